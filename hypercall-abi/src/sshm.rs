@@ -1,0 +1,454 @@
+//! `XEN_DOMCTL_static_shm`: owner-less static shared memory regions.
+//!
+//! One domctl, issued by the control domain on a target domain (the
+//! envelope's `domain`), with sub-ops selected by [`StaticShm::op`]. Regions
+//! are named; their pages belong to the `DOMID_SSHM` pseudo-domain, never to
+//! a guest. See `docs/designs/static-shm.md` in the series for the semantics.
+
+use core::mem::{offset_of, size_of};
+
+use static_assertions::{assert_eq_align, assert_eq_size, const_assert, const_assert_eq};
+
+use crate::bytes::{Reader, Writer};
+use crate::errno::Errno;
+
+/// Sub-op: create a region (`-EEXIST` if the name exists).
+pub const OP_CREATE: u32 = 1;
+/// Sub-op: map part of a region into the target's physmap.
+pub const OP_ATTACH: u32 = 2;
+/// Sub-op: remove the target's attachment that starts at `gfn`.
+pub const OP_DETACH: u32 = 3;
+/// Sub-op: remove the name; the region is freed when its last attachment goes.
+pub const OP_UNLINK: u32 = 4;
+/// Sub-op: describe one region into `buffer` (one [`Entry`]).
+pub const OP_INFO: u32 = 5;
+/// Sub-op: describe regions in name order after the cursor `name`.
+pub const OP_LIST: u32 = 6;
+
+/// Flag (create, attach with [`F_CREATE`]): the region outlives its users
+/// until unlinked, like POSIX shm. Without it a region is transient: freed
+/// when its last attachment goes.
+pub const F_PERSISTENT: u32 = 1 << 0;
+/// Flag (attach): create the region if the name does not exist, atomically
+/// with the attach (create-or-open). `nr_pages`/`size_pages` and `prot` then
+/// describe the region too.
+pub const F_CREATE: u32 = 1 << 1;
+/// All input flags.
+pub const F_ALL: u32 = F_PERSISTENT | F_CREATE;
+/// Output flag in [`Entry::flags`]: the name was unlinked; the region lives
+/// on only while attached (it is not listed by name any more, so this is only
+/// seen through a domain's attachment).
+pub const F_UNLINKED: u32 = 1 << 8;
+
+/// Read access.
+pub const PROT_READ: u32 = 1 << 0;
+/// Write access.
+pub const PROT_WRITE: u32 = 1 << 1;
+/// Read and write.
+pub const PROT_RW: u32 = PROT_READ | PROT_WRITE;
+
+/// Size of the name field, including the terminating NUL.
+pub const NAME_BYTES: usize = 32;
+/// Longest name in characters.
+pub const NAME_LEN_MAX: usize = NAME_BYTES - 1;
+
+/// Largest region, in pages (4 GiB). A boot parameter may lower it.
+pub const REGION_PAGES_MAX: u64 = 1 << 20;
+/// Most regions at once. A boot parameter may lower it.
+pub const REGIONS_MAX: u32 = 16384;
+/// Most attachments one domain may hold.
+pub const ATTACHMENTS_PER_DOMAIN_MAX: u32 = 64;
+/// Most entries one `OP_LIST` call returns.
+pub const LIST_ENTRIES_MAX: u32 = 64;
+/// Domains named in one [`Entry`]; more attachments are counted, not named.
+pub const ENTRY_DOMIDS_MAX: usize = 16;
+/// Highest gfn an attachment may reach (exclusive): 52-bit physical address.
+pub const GFN_LIMIT: u64 = 1 << (52 - 12);
+
+/// `struct xen_domctl_static_shm`: the sub-op's arguments, fitting the
+/// domctl's 128-byte union. Fields are IN unless marked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct StaticShm {
+    /// `OP_*`.
+    pub op: u32,
+    /// `F_*` (input); for `OP_INFO`/`OP_LIST` the entries carry output flags.
+    pub flags: u32,
+    /// Region name, `[A-Za-z0-9_]{1,31}`, NUL-padded. For `OP_LIST`, the
+    /// cursor: empty to start, OUT the last name returned.
+    pub name: [u8; NAME_BYTES],
+    /// Create: region size. Attach: pages to map (and the region size with
+    /// `F_CREATE`, see `size_pages`). Detach: must be 0 or the attached length.
+    pub nr_pages: u64,
+    /// Attach: first page of the region to map.
+    pub offset: u64,
+    /// Attach/detach: first gfn of the attachment in the target's physmap.
+    pub gfn: u64,
+    /// IN/OUT, attach/detach: pages already done by this call's earlier
+    /// continuations. Must be 0 when the toolstack issues the call.
+    pub progress: u64,
+    /// Info/list: guest handle of an array of [`Entry`] (OUT).
+    pub buffer: u64,
+    /// List: IN capacity of `buffer`, OUT entries written.
+    pub nr_entries: u32,
+    /// Create: the region's maximum `PROT_*`. Attach: the mapping's `PROT_*`
+    /// (and the maximum with `F_CREATE`).
+    pub prot: u32,
+    /// Attach with `F_CREATE`: region size in pages (0 means `offset +
+    /// nr_pages`).
+    pub size_pages: u64,
+    /// Must be zero.
+    pub reserved: [u64; 4],
+}
+
+assert_eq_size!(StaticShm, [u8; 128]);
+assert_eq_align!(StaticShm, u64);
+const_assert!(size_of::<StaticShm>() <= crate::domctl::PAYLOAD_BYTES);
+const_assert_eq!(offset_of!(StaticShm, op), 0);
+const_assert_eq!(offset_of!(StaticShm, flags), 4);
+const_assert_eq!(offset_of!(StaticShm, name), 8);
+const_assert_eq!(offset_of!(StaticShm, nr_pages), 40);
+const_assert_eq!(offset_of!(StaticShm, offset), 48);
+const_assert_eq!(offset_of!(StaticShm, gfn), 56);
+const_assert_eq!(offset_of!(StaticShm, progress), 64);
+const_assert_eq!(offset_of!(StaticShm, buffer), 72);
+const_assert_eq!(offset_of!(StaticShm, nr_entries), 80);
+const_assert_eq!(offset_of!(StaticShm, prot), 84);
+const_assert_eq!(offset_of!(StaticShm, size_pages), 88);
+const_assert_eq!(offset_of!(StaticShm, reserved), 96);
+
+/// `struct xen_sshm_entry`: one region, as `OP_INFO` and `OP_LIST` report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Entry {
+    /// Region name, NUL-padded.
+    pub name: [u8; NAME_BYTES],
+    /// Region size in pages.
+    pub nr_pages: u64,
+    /// The region's maximum `PROT_*`.
+    pub max_prot: u32,
+    /// `F_PERSISTENT`, `F_UNLINKED`.
+    pub flags: u32,
+    /// Number of attachments (all domains).
+    pub nr_attachments: u32,
+    /// The domain the region was created on (audit only: it owns nothing).
+    pub creator: u16,
+    /// How many of `domids` are valid.
+    pub nr_domids: u16,
+    /// The first attached domains, each once, in ascending order.
+    pub domids: [u16; ENTRY_DOMIDS_MAX],
+}
+
+assert_eq_size!(Entry, [u8; 88]);
+assert_eq_align!(Entry, u64);
+const_assert_eq!(offset_of!(Entry, name), 0);
+const_assert_eq!(offset_of!(Entry, nr_pages), 32);
+const_assert_eq!(offset_of!(Entry, max_prot), 40);
+const_assert_eq!(offset_of!(Entry, flags), 44);
+const_assert_eq!(offset_of!(Entry, nr_attachments), 48);
+const_assert_eq!(offset_of!(Entry, creator), 52);
+const_assert_eq!(offset_of!(Entry, nr_domids), 54);
+const_assert_eq!(offset_of!(Entry, domids), 56);
+
+/// A validated region name: 1 to 31 characters of `[A-Za-z0-9_]`, stored
+/// NUL-padded. Ordered bytewise, which is the `OP_LIST` order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name([u8; NAME_BYTES]);
+
+impl Name {
+    /// Parses a name field: the name, then NUL bytes only to the end.
+    /// `-EINVAL` for an empty name, a bad character, no NUL, or non-zero
+    /// bytes after the first NUL.
+    pub fn from_field(field: &[u8; NAME_BYTES]) -> Result<Name, Errno> {
+        let len = field.iter().position(|&b| b == 0).ok_or(Errno::EINVAL)?;
+        if len == 0 || field[len..].iter().any(|&b| b != 0) {
+            return Err(Errno::EINVAL);
+        }
+        if !field[..len].iter().all(|&b| Self::valid_char(b)) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Name(*field))
+    }
+
+    /// Builds a name from a string, with the same rules (`-ENAMETOOLONG` for
+    /// more than [`NAME_LEN_MAX`] characters).
+    pub fn new(s: &str) -> Result<Name, Errno> {
+        if s.len() > NAME_LEN_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let mut f = [0u8; NAME_BYTES];
+        f[..s.len()].copy_from_slice(s.as_bytes());
+        Self::from_field(&f)
+    }
+
+    /// Whether `b` may appear in a name (xl-compatible characters).
+    pub const fn valid_char(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b == b'_'
+    }
+
+    /// The NUL-padded field.
+    pub const fn field(&self) -> &[u8; NAME_BYTES] {
+        &self.0
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_BYTES);
+        core::str::from_utf8(&self.0[..len]).unwrap_or("")
+    }
+}
+
+impl StaticShm {
+    /// Size in bytes.
+    pub const SIZE: usize = size_of::<StaticShm>();
+
+    /// The name field as a [`Name`].
+    pub fn name(&self) -> Result<Name, Errno> {
+        Name::from_field(&self.name)
+    }
+
+    /// Checks everything that does not need hypervisor state: known op, no
+    /// unknown flag, zero reserved fields, zero fields the op does not use,
+    /// valid name and prot, no overflow in `offset + nr_pages` or `gfn +
+    /// nr_pages`. Each failure is `-EINVAL` except `-EOPNOTSUPP` for an
+    /// unknown op and `-E2BIG` for sizes above the hard caps.
+    pub fn validate(&self) -> Result<(), Errno> {
+        if self.reserved != [0; 4] {
+            return Err(Errno::EINVAL);
+        }
+        let valid_prot = |p: u32| p == PROT_READ || p == PROT_RW;
+        let no_range = self.offset == 0 && self.gfn == 0 && self.progress == 0;
+        let no_buffer = self.buffer == 0 && self.nr_entries == 0;
+        match self.op {
+            OP_CREATE => {
+                if self.flags & !F_PERSISTENT != 0 || !no_range || !no_buffer || self.size_pages != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.name()?;
+                if !valid_prot(self.prot) || self.nr_pages == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if self.nr_pages > REGION_PAGES_MAX {
+                    return Err(Errno::E2BIG);
+                }
+            }
+            OP_ATTACH => {
+                if self.flags & !F_ALL != 0 || !no_buffer {
+                    return Err(Errno::EINVAL);
+                }
+                if self.flags & F_CREATE == 0 && (self.flags != 0 || self.size_pages != 0) {
+                    return Err(Errno::EINVAL);
+                }
+                self.name()?;
+                if !valid_prot(self.prot) || self.nr_pages == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let end = self.offset.checked_add(self.nr_pages).ok_or(Errno::EINVAL)?;
+                let gfn_end = self.gfn.checked_add(self.nr_pages).ok_or(Errno::EINVAL)?;
+                if gfn_end > GFN_LIMIT || self.progress >= self.nr_pages {
+                    return Err(Errno::EINVAL);
+                }
+                if end > REGION_PAGES_MAX || self.size_pages > REGION_PAGES_MAX {
+                    return Err(Errno::E2BIG);
+                }
+                if self.size_pages != 0 && end > self.size_pages {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            OP_DETACH => {
+                if self.flags != 0 || self.offset != 0 || self.prot != 0 || !no_buffer || self.size_pages != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.name()?;
+                if self.gfn >= GFN_LIMIT {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            OP_UNLINK | OP_INFO => {
+                if self.flags != 0 || self.nr_pages != 0 || !no_range || self.prot != 0 || self.size_pages != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if self.op == OP_UNLINK && !no_buffer {
+                    return Err(Errno::EINVAL);
+                }
+                if self.op == OP_INFO && (self.buffer == 0 || self.nr_entries != 0) {
+                    return Err(Errno::EINVAL);
+                }
+                self.name()?;
+            }
+            OP_LIST => {
+                if self.flags != 0 || self.nr_pages != 0 || !no_range || self.prot != 0 || self.size_pages != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if self.buffer == 0 || self.nr_entries == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                // The cursor is empty or a valid name.
+                if self.name != [0; NAME_BYTES] {
+                    self.name()?;
+                }
+            }
+            _ => return Err(Errno::EOPNOTSUPP),
+        }
+        Ok(())
+    }
+
+    /// Serialises to the bytes of guest memory.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        let mut w = Writer(&mut b);
+        w.u32(offset_of!(Self, op), self.op);
+        w.u32(offset_of!(Self, flags), self.flags);
+        w.bytes(offset_of!(Self, name), &self.name);
+        w.u64(offset_of!(Self, nr_pages), self.nr_pages);
+        w.u64(offset_of!(Self, offset), self.offset);
+        w.u64(offset_of!(Self, gfn), self.gfn);
+        w.u64(offset_of!(Self, progress), self.progress);
+        w.u64(offset_of!(Self, buffer), self.buffer);
+        w.u32(offset_of!(Self, nr_entries), self.nr_entries);
+        w.u32(offset_of!(Self, prot), self.prot);
+        w.u64(offset_of!(Self, size_pages), self.size_pages);
+        for (i, r) in self.reserved.iter().enumerate() {
+            w.u64(offset_of!(Self, reserved) + 8 * i, *r);
+        }
+        b
+    }
+
+    /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
+    pub fn from_bytes(b: &[u8]) -> StaticShm {
+        let r = Reader(b);
+        let mut reserved = [0u64; 4];
+        for (i, x) in reserved.iter_mut().enumerate() {
+            *x = r.u64(offset_of!(Self, reserved) + 8 * i);
+        }
+        StaticShm {
+            op: r.u32(offset_of!(Self, op)),
+            flags: r.u32(offset_of!(Self, flags)),
+            name: r.array(offset_of!(Self, name)),
+            nr_pages: r.u64(offset_of!(Self, nr_pages)),
+            offset: r.u64(offset_of!(Self, offset)),
+            gfn: r.u64(offset_of!(Self, gfn)),
+            progress: r.u64(offset_of!(Self, progress)),
+            buffer: r.u64(offset_of!(Self, buffer)),
+            nr_entries: r.u32(offset_of!(Self, nr_entries)),
+            prot: r.u32(offset_of!(Self, prot)),
+            size_pages: r.u64(offset_of!(Self, size_pages)),
+            reserved,
+        }
+    }
+}
+
+impl Entry {
+    /// Size in bytes.
+    pub const SIZE: usize = size_of::<Entry>();
+
+    /// Serialises to the bytes of guest memory.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        let mut w = Writer(&mut b);
+        w.bytes(offset_of!(Self, name), &self.name);
+        w.u64(offset_of!(Self, nr_pages), self.nr_pages);
+        w.u32(offset_of!(Self, max_prot), self.max_prot);
+        w.u32(offset_of!(Self, flags), self.flags);
+        w.u32(offset_of!(Self, nr_attachments), self.nr_attachments);
+        w.u16(offset_of!(Self, creator), self.creator);
+        w.u16(offset_of!(Self, nr_domids), self.nr_domids);
+        for (i, d) in self.domids.iter().enumerate() {
+            w.u16(offset_of!(Self, domids) + 2 * i, *d);
+        }
+        b
+    }
+
+    /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
+    pub fn from_bytes(b: &[u8]) -> Entry {
+        let r = Reader(b);
+        let mut domids = [0u16; ENTRY_DOMIDS_MAX];
+        for (i, d) in domids.iter_mut().enumerate() {
+            *d = r.u16(offset_of!(Self, domids) + 2 * i);
+        }
+        Entry {
+            name: r.array(offset_of!(Self, name)),
+            nr_pages: r.u64(offset_of!(Self, nr_pages)),
+            max_prot: r.u32(offset_of!(Self, max_prot)),
+            flags: r.u32(offset_of!(Self, flags)),
+            nr_attachments: r.u32(offset_of!(Self, nr_attachments)),
+            creator: r.u16(offset_of!(Self, creator)),
+            nr_domids: r.u16(offset_of!(Self, nr_domids)),
+            domids,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attach() -> StaticShm {
+        StaticShm {
+            op: OP_ATTACH,
+            name: *Name::new("ring_0").unwrap().field(),
+            nr_pages: 4,
+            gfn: 0x1000,
+            prot: PROT_RW,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(Name::new("a_B9").unwrap().as_str(), "a_B9");
+        assert_eq!(Name::new(""), Err(Errno::EINVAL));
+        assert_eq!(Name::new("a-b"), Err(Errno::EINVAL));
+        assert_eq!(Name::new(&"x".repeat(32)), Err(Errno::ENAMETOOLONG));
+        assert!(Name::new(&"x".repeat(31)).is_ok());
+        let mut f = *Name::new("ab").unwrap().field();
+        f[5] = b'c';
+        assert_eq!(Name::from_field(&f), Err(Errno::EINVAL));
+        assert_eq!(Name::from_field(&[b'a'; NAME_BYTES]), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn validate_rejects_each_bad_field() {
+        assert_eq!(attach().validate(), Ok(()));
+        type Case = (fn(&mut StaticShm), Errno);
+        let bad: &[Case] = &[
+            (|s| s.op = 99, Errno::EOPNOTSUPP),
+            (|s| s.reserved[3] = 1, Errno::EINVAL),
+            (|s| s.flags = 1 << 7, Errno::EINVAL),
+            (|s| s.flags = F_PERSISTENT, Errno::EINVAL),
+            (|s| s.prot = 0, Errno::EINVAL),
+            (|s| s.prot = PROT_WRITE, Errno::EINVAL),
+            (|s| s.nr_pages = 0, Errno::EINVAL),
+            (|s| s.offset = u64::MAX, Errno::EINVAL),
+            (|s| s.gfn = GFN_LIMIT - 1, Errno::EINVAL),
+            (|s| s.nr_pages = REGION_PAGES_MAX + 1, Errno::E2BIG),
+            (|s| s.buffer = 8, Errno::EINVAL),
+            (|s| s.progress = 4, Errno::EINVAL),
+            (|s| s.name[0] = 0, Errno::EINVAL),
+        ];
+        for (i, (f, e)) in bad.iter().enumerate() {
+            let mut s = attach();
+            f(&mut s);
+            assert_eq!(s.validate(), Err(*e), "case {i}");
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let mut s = attach();
+        s.reserved = [1, 2, 3, 4];
+        s.size_pages = 77;
+        assert_eq!(StaticShm::from_bytes(&s.to_bytes()), s);
+        let e = Entry {
+            name: *Name::new("r").unwrap().field(),
+            nr_pages: 9,
+            max_prot: PROT_READ,
+            flags: F_PERSISTENT,
+            nr_attachments: 3,
+            creator: 7,
+            nr_domids: 2,
+            domids: [1; ENTRY_DOMIDS_MAX],
+        };
+        assert_eq!(Entry::from_bytes(&e.to_bytes()), e);
+    }
+}

@@ -1,0 +1,44 @@
+//! Static shared memory and V4V rings for Xen, written once and run in two
+//! worlds: inside Xen (the `xen` feature: [`Platform`] over a C shim) and in
+//! the pure-Rust simulator.
+//!
+//! The logic (`sshm`, `v4v`) is `#![deny(unsafe_code)]` and talks to the
+//! world only through [`Platform`]. Hypervisor code never panics on guest
+//! input: every failure is an [`Errno`]; heap allocation is fallible
+//! (`try_reserve`) and comes back as `-ENOMEM`.
+
+#![no_std]
+#![cfg_attr(not(feature = "xen"), deny(unsafe_code))]
+
+extern crate alloc;
+
+pub mod platform;
+pub mod sshm;
+pub mod v4v;
+
+pub use hypercall_abi::{DomId, Errno, Gfn, Mfn, PageCount};
+pub use platform::Platform;
+
+/// The hypervisor state of both features, for one [`Platform`].
+pub struct Hv<P: Platform> {
+    /// Static shared memory.
+    pub sshm: sshm::Sshm<P>,
+    /// V4V rings.
+    pub v4v: v4v::V4v<P>,
+}
+
+impl<P: Platform> Hv<P> {
+    /// Fresh state with the given limits.
+    pub fn new(sshm_limits: sshm::Limits) -> Self {
+        Hv { sshm: sshm::Sshm::new(sshm_limits), v4v: v4v::V4v::new() }
+    }
+
+    /// Domain-kill hook: called once when a domain starts dying (Xen:
+    /// `domain_kill()`, before `domain_relinquish_resources()`). Afterwards the
+    /// domain holds no sshm attachment and no V4V ring or pending entry, and
+    /// no page reference taken by this crate.
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
+        self.sshm.domain_destroy(p, d);
+        self.v4v.domain_destroy(p, d);
+    }
+}

@@ -1,0 +1,120 @@
+//! The one boundary between the logic and the world.
+//!
+//! Consumer-side only: what `sshm` and `v4v` need from a hypervisor, nothing
+//! to manage it. Two implementations are chosen at compile time: `xen` (over
+//! the C shim) and the simulator. Errors are Xen's errno values, the same in
+//! both worlds.
+
+use hypercall_abi::{DomId, Errno, Gfn, Mfn};
+
+/// A lock protecting a `T`, taken for the duration of a closure.
+///
+/// Xen: a `spinlock_t` (or `rwlock_t`) next to the data; simulator: a
+/// `std::sync::Mutex`. The closure form keeps guards (and their `unsafe`) in
+/// the platform.
+pub trait Lock<T>: Send + Sync {
+    /// A new unlocked lock holding `v`.
+    fn new(v: T) -> Self;
+    /// Runs `f` with the lock held. Must not be re-entered on the same lock.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
+}
+
+/// What a domain is, as far as this crate cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// Its id.
+    pub id: DomId,
+    /// A translated guest (HVM or PVH: has a p2m). PV guests are not.
+    pub translated: bool,
+    /// `d->is_dying` is set: no new resources may be given to it.
+    pub dying: bool,
+    /// The control domain (`is_control_domain(d)`).
+    pub control: bool,
+}
+
+/// The type of a p2m entry this crate inserts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum P2mKind {
+    /// Static shared memory, read-only for the guest.
+    SharedRo,
+    /// Static shared memory, read-write for the guest.
+    SharedRw,
+}
+
+/// The world as `sshm` and `v4v` see it.
+///
+/// Frames and reference counts follow Xen's rules: a frame has one
+/// "allocated" reference held by its owner and general references taken by
+/// users; it returns to the free pool only when its count reaches zero.
+pub trait Platform: Sync + Sized {
+    /// A lock around a `T`.
+    type Lock<T: Send>: Lock<T>;
+    /// A counted reference to a domain, keeping its `struct domain` alive
+    /// (Xen: `get_domain()`/`put_domain()`); dropping it releases it.
+    type Domain: Send + Sync;
+
+    // ---- domains ----
+
+    /// Looks up a domain by id and takes a reference to it; `-ESRCH` if
+    /// there is none (also when it is fully dead).
+    fn domain(&self, id: DomId) -> Result<Self::Domain, Errno>;
+    /// What the domain is, now.
+    fn domain_info(&self, d: &Self::Domain) -> DomainInfo;
+
+    // ---- sshm backing memory (pseudo-domain `DOMID_SSHM`) ----
+
+    /// Allocates `2^order` contiguous frames owned by the sshm pseudo-domain,
+    /// zeroed, each with its allocation reference. `-ENOMEM` when no such
+    /// chunk is free. Never counted in any guest's `tot_pages`.
+    fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno>;
+    /// Drops the allocation reference of `2^order` frames from
+    /// [`Platform::sshm_alloc`]. Frames still referenced elsewhere are freed
+    /// when their last reference goes.
+    fn sshm_free(&self, mfn: Mfn, order: u32);
+
+    // ---- p2m ----
+
+    /// Maps `2^order` frames at `gfn` (both aligned to `2^order`, order 0 or
+    /// 9) in a translated domain's p2m. The platform takes one general
+    /// reference per frame for the mapping. Never replaces an entry: `-EBUSY`
+    /// if any gfn in the range is populated. `-ENOMEM` if the p2m cannot grow.
+    fn p2m_insert(&self, d: &Self::Domain, gfn: Gfn, mfn: Mfn, order: u32, kind: P2mKind) -> Result<(), Errno>;
+    /// Removes the mapping at `gfn` of `2^order` pages that
+    /// [`Platform::p2m_insert`] made with `mfn`, dropping its references and
+    /// flushing TLBs. `-EINVAL` if the entry is not exactly that.
+    fn p2m_remove(&self, d: &Self::Domain, gfn: Gfn, mfn: Mfn, order: u32) -> Result<(), Errno>;
+    /// Whether any gfn in `[gfn, gfn + 2^order)` is populated in the p2m.
+    fn p2m_populated(&self, d: &Self::Domain, gfn: Gfn, order: u32) -> bool;
+
+    // ---- guest pages pinned for V4V rings ----
+
+    /// Takes a general reference and a writable type reference on the
+    /// guest RAM page at `gfn` of `d` (Xen: `get_page_and_type(...,
+    /// PGT_writable_page)`). `-EINVAL` if the gfn is not ordinary writable
+    /// RAM owned by `d` (unpopulated, read-only, shared memory, grant or
+    /// foreign mapping, MMIO).
+    fn page_pin_writable(&self, d: &Self::Domain, gfn: Gfn) -> Result<Mfn, Errno>;
+    /// Drops what [`Platform::page_pin_writable`] took.
+    fn page_unpin(&self, mfn: Mfn);
+
+    // ---- memory access ----
+
+    /// Copies from a frame this crate holds a reference on.
+    fn frame_read(&self, mfn: Mfn, offset: usize, buf: &mut [u8]);
+    /// Copies into a frame this crate holds a reference on.
+    fn frame_write(&self, mfn: Mfn, offset: usize, buf: &[u8]);
+    /// Copies from the calling domain's memory at a hypercall pointer
+    /// argument (`copy_from_guest`). `-EFAULT` if not all of it is readable.
+    fn copy_from_guest(&self, caller: &Self::Domain, addr: u64, buf: &mut [u8]) -> Result<(), Errno>;
+    /// Copies to the calling domain's memory (`copy_to_guest`). `-EFAULT` if
+    /// not all of it is writable.
+    fn copy_to_guest(&self, caller: &Self::Domain, addr: u64, buf: &[u8]) -> Result<(), Errno>;
+
+    // ---- events and scheduling ----
+
+    /// Raises a global VIRQ on a domain (`send_guest_global_virq`).
+    fn send_virq(&self, d: &Self::Domain, virq: u32);
+    /// Whether the current hypercall should stop and continue later
+    /// (`hypercall_preempt_check()`).
+    fn preempt_check(&self) -> bool;
+}

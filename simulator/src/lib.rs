@@ -1,0 +1,1 @@
+//! Simulator (skeleton; see issue 3).
