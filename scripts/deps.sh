@@ -14,6 +14,16 @@ PKGS=(
     qemu-system-x86
 )
 
+# Parts of the project list further packages in scripts/deps.d/*.txt, one a
+# line ('#' starts a comment).
+for f in "$(dirname "$0")"/deps.d/*.txt; do
+    [ -f "$f" ] || continue
+    while read -r p _; do
+        case "$p" in ""|"#"*) continue ;; esac
+        PKGS+=("$p")
+    done < "$f"
+done
+
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
