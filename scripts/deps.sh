@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(
     build-essential dpkg-dev clang libclang-dev
     rustc-web rust-web-src
-    flex bison python3-dev pkgconf iasl
+    flex bison python3-dev pkgconf acpica-tools
     libyajl-dev uuid-dev libncurses-dev zlib1g-dev liblzma-dev libzstd-dev
     libglib2.0-dev libpixman-1-dev
     qemu-system-x86
