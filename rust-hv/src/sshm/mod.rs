@@ -4,6 +4,9 @@
 
 use core::marker::PhantomData;
 
+use hypercall_abi::sshm::StaticShm;
+use hypercall_abi::{DomId, Errno};
+
 use crate::platform::Platform;
 
 /// Run-time limits (boot parameters in Xen), each at most the ABI's hard cap.
@@ -42,6 +45,16 @@ impl<P: Platform> Sshm<P> {
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// `XEN_DOMCTL_static_shm` on `target`, issued by `caller`. `op` is
+    /// updated in place (outputs, continuation progress); `Err(ERESTART)`
+    /// asks for the same domctl to be issued again.
+    ///
+    /// Stub (added by the simulator work so that it can dispatch); the sshm
+    /// work replaces the body.
+    pub fn domctl(&self, _p: &P, _caller: &P::Domain, _target: DomId, _op: &mut StaticShm) -> Result<i64, Errno> {
+        Err(Errno::ENOSYS)
     }
 
     /// Domain-kill hook: detaches every attachment of `d`.
