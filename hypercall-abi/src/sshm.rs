@@ -4,6 +4,36 @@
 //! envelope's `domain`), with sub-ops selected by [`StaticShm::op`]. Regions
 //! are named; their pages belong to the `DOMID_SSHM` pseudo-domain, never to
 //! a guest. See `docs/designs/static-shm.md` in the series for the semantics.
+//!
+//! # Errors
+//!
+//! Beyond [`StaticShm::validate`] (`-EINVAL`, `-EOPNOTSUPP`, `-E2BIG`) and
+//! do_domctl's checks (`-EPERM` from a non-control domain):
+//!
+//! - `-ESRCH`: attach/detach target does not exist **or is dying** (a dying
+//!   domain is as good as gone: its attachments are being torn down).
+//! - `-EOPNOTSUPP`: attach/detach target is PV (not translated).
+//! - `-ENOENT`: no region of that name (attach without `F_CREATE`, info,
+//!   unlink); detach of a `(gfn, name)` the target does not have attached; a
+//!   continued attach whose attachment was detached meanwhile (cancelled).
+//! - `-EEXIST`: create of an existing name; attach with `F_CREATE` of an
+//!   existing region whose size differs from the requested one.
+//! - `-EACCES`: attach `prot` above the region's maximum (RW of an RO region),
+//!   like POSIX `shm_open(O_RDWR)` of a read-only object.
+//! - `-EINVAL`: attach `offset + nr_pages` beyond the region; detach
+//!   `nr_pages` neither 0 nor the attached length; a continuation whose
+//!   `progress` or arguments do not match the in-flight record.
+//! - `-EBUSY`: the gfn range overlaps another attachment of the target or a
+//!   populated p2m entry (guest RAM is never replaced).
+//! - `-ENOSPC`: global sshm page cap, region count cap, or the target's
+//!   [`ATTACHMENTS_PER_DOMAIN_MAX`] reached.
+//! - `-E2BIG`: region size above the run-time cap.
+//! - `-ENOMEM`: no backing memory, or the hypervisor heap or p2m cannot grow.
+//! - `-EFAULT`: info/list buffer not writable.
+//!
+//! A transient region is freed when its last attachment goes after it has
+//! been fully attached once (so a plain create followed by a failed attach
+//! keeps it); any region is freed when unlinked with nothing attached.
 
 use core::mem::{offset_of, size_of};
 

@@ -1,13 +1,57 @@
 //! Static shared memory: owner-less, hypervisor-refcounted regions.
 //!
-//! Skeleton: the handler is filled in by the sshm work (issue 4).
+//! The toolstack creates named regions with `XEN_DOMCTL_static_shm` and maps
+//! parts of them into translated guests' physmaps. Backing pages belong to the
+//! sshm pseudo-domain, never to a guest; every attachment holds a reference on
+//! its region, and a region is freed when it has no attachment and is either
+//! unlinked or transient (and has been used). Any domain may die in any
+//! order: the domain-kill hook detaches its attachments and it is gone.
+//!
+//! # Locking
+//!
+//! There is one lock, [`Sshm::state`] (Xen: a spinlock), protecting the
+//! whole [`registry::State`]: regions and their backing lists, the name
+//! index, every domain's attachments (including in-flight attach and detach
+//! records) and the page and region counters.
+//!
+//! Order: `Sshm::state` is taken first; the platform's own locks (p2m lock,
+//! heap lock, the pseudo-domain's page lock) are taken inside [`Platform`]
+//! calls made with it held, and never the other way round: the platform
+//! calls [`Sshm::domctl`] and [`Sshm::domain_destroy`] holding none of them.
+//! Domain references are taken before the lock (`p.domain()`), and guest
+//! copies (`OP_INFO`, `OP_LIST`) are made after it is dropped, so a faulting
+//! copy never happens with it held.
+//!
+//! Work under the lock is bounded: an attach or detach maps or unmaps at most
+//! [`BATCH_ENTRIES_MAX`] p2m entries per call and then returns a continuation
+//! (`-ERESTART` with `progress` updated). Region creation allocates the whole
+//! region (at most the size cap) under the lock, so that a racing
+//! create-or-open never sees a half-built region.
+//!
+//! A domain's death is ordered with attach by this lock and `d->is_dying`:
+//! Xen sets `is_dying` before calling the hook, attach checks it with the lock
+//! held, and the hook takes the lock; so either the attach runs first and the
+//! hook undoes it, or the attach sees the domain dying and adds nothing.
 
-use core::marker::PhantomData;
+mod registry;
+#[cfg(test)]
+mod tests;
 
-use hypercall_abi::sshm::StaticShm;
-use hypercall_abi::{DomId, Errno};
+use hypercall_abi::sshm::{
+    Entry, Name, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,
+    PROT_READ, PROT_RW,
+};
+use hypercall_abi::{DomId, Errno, Gfn};
 
-use crate::platform::Platform;
+use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
+
+pub use registry::Stats;
+use registry::{Attachment, Phase, State};
+
+/// Most p2m entries one attach or detach call maps or unmaps before it
+/// returns a continuation: 256 entries is at most 512 MiB of 2 MiB entries
+/// or 1 MiB of 4 KiB entries per call.
+pub const BATCH_ENTRIES_MAX: u64 = 256;
 
 /// Run-time limits (boot parameters in Xen), each at most the ABI's hard cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,16 +74,37 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The limits lowered to the ABI's hard caps.
+    fn clamped(self) -> Limits {
+        Limits {
+            total_pages_max: self.total_pages_max,
+            region_pages_max: self.region_pages_max.min(hypercall_abi::sshm::REGION_PAGES_MAX),
+            regions_max: self.regions_max.min(hypercall_abi::sshm::REGIONS_MAX),
+        }
+    }
+}
+
 /// The static shared memory state of a hypervisor.
 pub struct Sshm<P: Platform> {
     limits: Limits,
-    _p: PhantomData<fn(&P)>,
+    /// The one sshm lock; see the module's `# Locking`.
+    state: P::Lock<State>,
+}
+
+/// The p2m type of a mapping with `prot`.
+fn kind(prot: u32) -> P2mKind {
+    if prot == PROT_RW {
+        P2mKind::SharedRw
+    } else {
+        P2mKind::SharedRo
+    }
 }
 
 impl<P: Platform> Sshm<P> {
     /// No regions.
     pub fn new(limits: Limits) -> Self {
-        Sshm { limits, _p: PhantomData }
+        Sshm { limits: limits.clamped(), state: P::Lock::new(State::default()) }
     }
 
     /// The limits in force.
@@ -47,16 +112,327 @@ impl<P: Platform> Sshm<P> {
         self.limits
     }
 
-    /// `XEN_DOMCTL_static_shm` on `target`, issued by `caller`. `op` is
-    /// updated in place (outputs, continuation progress); `Err(ERESTART)`
-    /// asks for the same domctl to be issued again.
-    ///
-    /// Stub (added by the simulator work so that it can dispatch); the sshm
-    /// work replaces the body.
-    pub fn domctl(&self, _p: &P, _caller: &P::Domain, _target: DomId, _op: &mut StaticShm) -> Result<i64, Errno> {
-        Err(Errno::ENOSYS)
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        self.state.with(|s| s.stats())
     }
 
-    /// Domain-kill hook: detaches every attachment of `d`.
-    pub fn domain_destroy(&self, _p: &P, _d: &P::Domain) {}
+    /// Checks the registry's internal invariants (for the simulator's
+    /// checker); `Err` names the first one broken.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        self.state.with(|s| s.check(&self.limits))
+    }
+
+    /// Debug builds re-check every invariant after each operation.
+    fn debug_check(&self, s: &State) {
+        debug_assert_eq!(s.check(&self.limits), Ok(()));
+    }
+
+    /// `XEN_DOMCTL_static_shm`, after do_domctl's XSM and interface version
+    /// checks. `target` is the envelope's domain: the domain attached to or
+    /// detached from, and the recorded creator of a created region.
+    ///
+    /// `Err(Errno::ERESTART)` is a continuation: `op.progress` has been
+    /// updated and the caller copies `op` back and re-issues the domctl.
+    /// `OP_INFO` and `OP_LIST` write `op` fields too (`OP_LIST`: cursor and
+    /// `nr_entries`). `OP_LIST` returns how many regions follow the last one
+    /// it wrote; every other op returns 0.
+    pub fn domctl(&self, p: &P, caller: &P::Domain, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
+        op.validate()?;
+        let r = match op.op {
+            OP_CREATE => self.create(p, target, op),
+            OP_ATTACH => self.attach(p, target, op),
+            OP_DETACH => self.detach(p, target, op),
+            OP_UNLINK => self.unlink(p, op),
+            OP_INFO => self.info(p, caller, op),
+            OP_LIST => self.list(p, caller, op),
+            // `validate` refuses every other op.
+            _ => Err(Errno::EOPNOTSUPP),
+        };
+        debug_assert!(r != Err(Errno::ERESTART) || matches!(op.op, OP_ATTACH | OP_DETACH));
+        r
+    }
+
+    fn create(&self, p: &P, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        self.state.with(|s| {
+            if s.lookup(&name).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            let persistent = op.flags & F_PERSISTENT != 0;
+            let r = s.create(p, &self.limits, name, op.nr_pages, op.prot, persistent, target);
+            self.debug_check(s);
+            r.map(|_| 0)
+        })
+    }
+
+    fn unlink(&self, p: &P, op: &StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        self.state.with(|s| {
+            let r = s.unlink(p, &name);
+            self.debug_check(s);
+            debug_assert!(s.lookup(&name).is_none());
+            r.map(|_| 0)
+        })
+    }
+
+    fn info(&self, p: &P, caller: &P::Domain, op: &StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        let e = self.state.with(|s| s.lookup(&name).and_then(|id| s.region(id)).map(|r| r.entry()));
+        let e = e.ok_or(Errno::ENOENT)?;
+        p.copy_to_guest(caller, op.buffer, &e.to_bytes())?;
+        Ok(0)
+    }
+
+    /// Writes entries one at a time, each built under the lock and copied
+    /// after it: the name cursor makes every step consistent on its own.
+    fn list(&self, p: &P, caller: &P::Domain, op: &mut StaticShm) -> Result<i64, Errno> {
+        let cap = op.nr_entries.min(hypercall_abi::sshm::LIST_ENTRIES_MAX);
+        let mut cursor = if op.name == [0; hypercall_abi::sshm::NAME_BYTES] { None } else { Some(op.name()?) };
+        let mut written = 0u32;
+        let mut rest = self.state.with(|s| s.next_after(cursor.as_ref()).map_or(0, |(_, n)| n + 1));
+        while written < cap {
+            let next: Option<(Entry, u64)> =
+                self.state.with(|s| s.next_after(cursor.as_ref()).map(|(r, n)| (r.entry(), n)));
+            let Some((e, n)) = next else {
+                rest = 0;
+                break;
+            };
+            let addr = u64::from(written)
+                .checked_mul(Entry::SIZE as u64)
+                .and_then(|o| op.buffer.checked_add(o))
+                .ok_or(Errno::EFAULT)?;
+            p.copy_to_guest(caller, addr, &e.to_bytes())?;
+            cursor = Some(Name::from_field(&e.name)?);
+            written += 1;
+            rest = n;
+        }
+        op.nr_entries = written;
+        if let Some(c) = cursor {
+            op.name = *c.field();
+        }
+        Ok(rest as i64)
+    }
+
+    /// The target of an attach or detach: a live translated domain.
+    fn target(&self, p: &P, target: DomId) -> Result<(P::Domain, DomainInfo), Errno> {
+        let d = p.domain(target)?;
+        let info = p.domain_info(&d);
+        if !info.translated {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if info.dying {
+            return Err(Errno::ESRCH);
+        }
+        Ok((d, info))
+    }
+
+    fn attach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        let (d, info) = self.target(p, target)?;
+        let gfn = Gfn(op.gfn);
+        self.state.with(|s| {
+            // Checked again with the lock held: see `# Locking`.
+            if p.domain_info(&d).dying {
+                return Err(Errno::ESRCH);
+            }
+            let i = if op.progress == 0 {
+                self.attach_start(p, s, info.id, &name, op)?
+            } else {
+                // A continuation: it must match the in-flight record exactly.
+                let i = s.find_attachment(info.id, gfn).ok_or(Errno::ENOENT)?;
+                let a = s.attachment(i).ok_or(Errno::ENOENT)?;
+                let r = s.region(a.region).ok_or(Errno::ENOENT)?;
+                if a.phase != Phase::Attaching || r.name != name {
+                    // Detached (or replaced) meanwhile: the attach was cancelled.
+                    return Err(Errno::ENOENT);
+                }
+                if a.offset != op.offset || a.nr_pages != op.nr_pages || a.prot != op.prot || a.hi != op.progress {
+                    return Err(Errno::EINVAL);
+                }
+                i
+            };
+            let r = self.attach_map(p, s, &d, i, op);
+            self.debug_check(s);
+            r
+        })
+    }
+
+    /// Opens (or with `F_CREATE` creates) the region and records a new
+    /// attachment with nothing mapped yet.
+    fn attach_start(&self, p: &P, s: &mut State, domid: DomId, name: &Name, op: &StaticShm) -> Result<usize, Errno> {
+        let gfn = Gfn(op.gfn);
+        s.check_new_attachment(domid, gfn, op.nr_pages)?;
+        let end = op.offset.checked_add(op.nr_pages).ok_or(Errno::EINVAL)?;
+        let (id, created) = match s.lookup(name) {
+            Some(id) => {
+                let r = s.region(id).ok_or(Errno::ENOENT)?;
+                if op.flags & F_CREATE != 0 {
+                    let size = if op.size_pages == 0 { end } else { op.size_pages };
+                    if size != r.nr_pages {
+                        return Err(Errno::EEXIST);
+                    }
+                }
+                if op.prot & !r.max_prot != 0 {
+                    return Err(Errno::EACCES);
+                }
+                if end > r.nr_pages {
+                    return Err(Errno::EINVAL);
+                }
+                (id, false)
+            }
+            None if op.flags & F_CREATE != 0 => {
+                let size = if op.size_pages == 0 { end } else { op.size_pages };
+                let persistent = op.flags & F_PERSISTENT != 0;
+                (s.create(p, &self.limits, *name, size, op.prot, persistent, domid)?, true)
+            }
+            None => return Err(Errno::ENOENT),
+        };
+        debug_assert!(op.prot == PROT_READ || op.prot == PROT_RW);
+        let a = Attachment {
+            domid,
+            gfn,
+            region: id,
+            offset: op.offset,
+            nr_pages: op.nr_pages,
+            prot: op.prot,
+            lo: 0,
+            hi: 0,
+            phase: Phase::Attaching,
+            created_region: created,
+        };
+        match s.insert_attachment(a) {
+            Ok(i) => Ok(i),
+            Err(e) => {
+                if created {
+                    let _ = s.unlink(p, name);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Maps the next batch of attachment `i`. On failure unmaps everything
+    /// it mapped, in this call and earlier ones, and drops the attachment.
+    fn attach_map(&self, p: &P, s: &mut State, d: &P::Domain, i: usize, op: &mut StaticShm) -> Result<i64, Errno> {
+        let mut done = 0u64;
+        loop {
+            let a = *s.attachment(i).ok_or(Errno::ENOENT)?;
+            debug_assert!(a.phase == Phase::Attaching && a.lo == 0);
+            if a.hi == a.nr_pages {
+                if let Some(a) = s.attachment_mut(i) {
+                    a.phase = Phase::Attached;
+                }
+                s.mark_used(a.region);
+                return Ok(0);
+            }
+            if done >= BATCH_ENTRIES_MAX || (done > 0 && p.preempt_check()) {
+                op.progress = a.hi;
+                return Err(Errno::ERESTART);
+            }
+            let region = s.region(a.region).ok_or(Errno::ENOENT)?;
+            let inserted = a
+                .entry_at(region, a.hi)
+                .ok_or(Errno::EINVAL)
+                .and_then(|e| p.p2m_insert(d, e.gfn, e.mfn, e.order, kind(a.prot)).map(|()| e.order));
+            match inserted {
+                Ok(order) => {
+                    if let Some(a) = s.attachment_mut(i) {
+                        a.hi += 1 << order;
+                    }
+                    done += 1;
+                }
+                Err(e) => {
+                    debug_assert!(e != Errno::ERESTART);
+                    unmap(p, s, d, i, u64::MAX);
+                    s.remove_attachment(p, i, true);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn detach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        let (d, info) = self.target(p, target)?;
+        self.state.with(|s| {
+            if p.domain_info(&d).dying {
+                return Err(Errno::ESRCH);
+            }
+            let i = s.find_attachment(info.id, Gfn(op.gfn)).ok_or(Errno::ENOENT)?;
+            let a = *s.attachment(i).ok_or(Errno::ENOENT)?;
+            if s.region(a.region).map(|r| r.name) != Some(name) {
+                return Err(Errno::ENOENT);
+            }
+            if op.nr_pages != 0 && op.nr_pages != a.nr_pages {
+                return Err(Errno::EINVAL);
+            }
+            // A fresh detach takes over one left unfinished (its toolstack
+            // may have gone); a continuation must be where it left off.
+            if op.progress != 0 && (a.phase != Phase::Detaching || a.lo != op.progress) {
+                return Err(Errno::EINVAL);
+            }
+            if let Some(a) = s.attachment_mut(i) {
+                a.phase = Phase::Detaching;
+            }
+            let more = unmap(p, s, &d, i, BATCH_ENTRIES_MAX);
+            let r = if more {
+                op.progress = s.attachment(i).map_or(0, |a| a.lo);
+                Err(Errno::ERESTART)
+            } else {
+                s.remove_attachment(p, i, false);
+                Ok(0)
+            };
+            self.debug_check(s);
+            r
+        })
+    }
+
+    /// Domain-kill hook: detaches every attachment of `d`, finished,
+    /// in-flight or half-detached, in one go. Afterwards `d` holds no sshm
+    /// reference; regions nothing else keeps alive are freed.
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
+        let domid = p.domain_info(d).id;
+        self.state.with(|s| {
+            while let Some(i) = s.first_of(domid) {
+                unmap(p, s, d, i, u64::MAX);
+                s.remove_attachment(p, i, false);
+            }
+            debug_assert!(s.first_of(domid).is_none());
+            self.debug_check(s);
+        });
+    }
+}
+
+/// Unmaps up to `budget` entries of attachment `i` from its `lo` forward.
+/// Returns whether mapped pages remain.
+fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: u64) -> bool {
+    let mut done = 0u64;
+    loop {
+        let Some(a) = s.attachment(i).copied() else { return false };
+        if a.lo == a.hi {
+            return false;
+        }
+        if done >= budget || (done > 0 && budget != u64::MAX && p.preempt_check()) {
+            return true;
+        }
+        let step = match s.region(a.region).and_then(|r| a.entry_at(r, a.lo)) {
+            Some(e) => {
+                let r = p.p2m_remove(d, e.gfn, e.mfn, e.order);
+                // Only this module changes these entries (the platform
+                // refuses guests), so a mismatch is a platform bug. Keeping
+                // the reference leaks a page rather than freeing one in use.
+                debug_assert_eq!(r, Ok(()), "p2m entry of an attachment changed under it");
+                1u64 << e.order
+            }
+            None => {
+                debug_assert!(false, "attachment outside its region");
+                a.hi - a.lo
+            }
+        };
+        if let Some(a) = s.attachment_mut(i) {
+            a.lo = (a.lo + step).min(a.hi);
+        }
+        done += 1;
+    }
 }

@@ -1,0 +1,538 @@
+//! The bookkeeping the sshm lock protects: regions, the name index and every
+//! attachment.
+//!
+//! All containers are sorted `Vec`s searched by bisection, so lookups are
+//! O(log n) and every allocation is an explicit `try_reserve` that comes
+//! back as `-ENOMEM`. Removal never allocates, so teardown paths cannot fail.
+
+use alloc::vec::Vec;
+
+use hypercall_abi::sshm::{Entry, Name, ATTACHMENTS_PER_DOMAIN_MAX, ENTRY_DOMIDS_MAX, F_PERSISTENT, F_UNLINKED};
+use hypercall_abi::{DomId, Errno, Gfn, Mfn, PageCount, PAGE_ORDER_2M};
+
+use crate::platform::Platform;
+
+use super::Limits;
+
+/// A region's identity. Never reused, so a stale id cannot name a new region.
+pub(super) type RegionId = u64;
+
+/// Pages in a 2 MiB chunk.
+const SUPERPAGE: u64 = 1 << PAGE_ORDER_2M;
+
+/// `2^order` contiguous backing frames from [`Platform::sshm_alloc`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Chunk {
+    /// The region page the chunk starts at. Order-9 chunks start at a
+    /// multiple of 512, so a superpage of the region is one chunk.
+    pub(super) first_page: u64,
+    /// Its first frame (aligned to `2^order`).
+    pub(super) mfn: Mfn,
+    /// 0 or [`PAGE_ORDER_2M`].
+    pub(super) order: u32,
+}
+
+/// A named region of backing memory owned by the sshm pseudo-domain.
+#[derive(Debug)]
+pub(super) struct Region {
+    pub(super) id: RegionId,
+    pub(super) name: Name,
+    pub(super) nr_pages: u64,
+    pub(super) max_prot: u32,
+    pub(super) persistent: bool,
+    /// Still reachable by name (not unlinked).
+    pub(super) linked: bool,
+    /// An attachment of it has completed once. A transient region is freed
+    /// when its attachments drop to zero only after it has been used, so
+    /// that `OP_CREATE` followed by a failed attach keeps it.
+    pub(super) used: bool,
+    /// The domain it was created on, for audit: it owns nothing.
+    pub(super) creator: DomId,
+    /// Backing, sorted by `first_page`, covering `0..nr_pages` exactly.
+    pub(super) chunks: Vec<Chunk>,
+    /// Attachments of every phase, each holding one reference.
+    pub(super) nr_attachments: u32,
+    /// Attached domains and how many attachments each holds, sorted.
+    pub(super) domids: Vec<(DomId, u32)>,
+}
+
+/// Where an attachment is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// A (possibly continued) attach is mapping `hi..nr_pages`.
+    Attaching,
+    /// Fully mapped.
+    Attached,
+    /// A (possibly continued) detach is unmapping `lo..hi`.
+    Detaching,
+}
+
+/// One mapping of part of a region into one domain's physmap.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Attachment {
+    pub(super) domid: DomId,
+    pub(super) gfn: Gfn,
+    pub(super) region: RegionId,
+    /// First region page mapped.
+    pub(super) offset: u64,
+    pub(super) nr_pages: u64,
+    pub(super) prot: u32,
+    /// Pages `lo..hi` of the attachment are mapped right now.
+    pub(super) lo: u64,
+    pub(super) hi: u64,
+    pub(super) phase: Phase,
+    /// This attach created the region (create-or-open): if it fails before
+    /// anyone else uses the region, the region goes too.
+    pub(super) created_region: bool,
+}
+
+/// One p2m entry of an attachment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct P2mEntry {
+    pub(super) gfn: Gfn,
+    pub(super) mfn: Mfn,
+    pub(super) order: u32,
+}
+
+impl Region {
+    /// The chunk backing region page `page` (< `nr_pages`).
+    fn chunk_at(&self, page: u64) -> Option<&Chunk> {
+        let i = self.chunks.partition_point(|c| c.first_page <= page).checked_sub(1)?;
+        self.chunks.get(i)
+    }
+
+    /// Whether a transient region has served its purpose.
+    fn should_free(&self) -> bool {
+        self.nr_attachments == 0 && (!self.linked || (!self.persistent && self.used))
+    }
+
+    /// The region as `OP_INFO`/`OP_LIST` report it.
+    pub(super) fn entry(&self) -> Entry {
+        let mut e = Entry {
+            name: *self.name.field(),
+            nr_pages: self.nr_pages,
+            max_prot: self.max_prot,
+            flags: if self.persistent { F_PERSISTENT } else { 0 } | if self.linked { 0 } else { F_UNLINKED },
+            nr_attachments: self.nr_attachments,
+            creator: self.creator.0,
+            ..Default::default()
+        };
+        for (slot, (d, _)) in e.domids.iter_mut().zip(self.domids.iter()) {
+            *slot = d.0;
+            e.nr_domids += 1;
+        }
+        debug_assert!(usize::from(e.nr_domids) <= ENTRY_DOMIDS_MAX);
+        e
+    }
+}
+
+impl Attachment {
+    /// The p2m entry that starts at page `k` of the attachment.
+    ///
+    /// The split into entries depends only on `k` and fixed facts (gfn,
+    /// offset, backing, length), never on how far mapping got, so attach,
+    /// rollback, detach and domain death all walk the same entries. A 2 MiB
+    /// entry is used where the gfn is 2 MiB aligned, the region page starts
+    /// an order-9 chunk and 512 pages remain.
+    pub(super) fn entry_at(&self, region: &Region, k: u64) -> Option<P2mEntry> {
+        debug_assert!(k < self.nr_pages);
+        let page = self.offset.checked_add(k)?;
+        let gfn = self.gfn.checked_add(PageCount(k))?;
+        let c = region.chunk_at(page)?;
+        let mfn = c.mfn.checked_add(PageCount(page.checked_sub(c.first_page)?))?;
+        let big = c.order == PAGE_ORDER_2M
+            && page == c.first_page
+            && gfn.is_aligned(PAGE_ORDER_2M)
+            && k.checked_add(SUPERPAGE).is_some_and(|e| e <= self.nr_pages);
+        let order = if big { PAGE_ORDER_2M } else { 0 };
+        debug_assert!(mfn.is_aligned(order));
+        Some(P2mEntry { gfn, mfn, order })
+    }
+
+    /// `[gfn, gfn + nr_pages)` meets `[gfn2, gfn2 + n2)`.
+    fn overlaps(&self, gfn: Gfn, nr_pages: u64) -> bool {
+        self.gfn.0 < gfn.0.saturating_add(nr_pages) && gfn.0 < self.gfn.0.saturating_add(self.nr_pages)
+    }
+}
+
+/// Everything behind the sshm lock.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    next_id: RegionId,
+    /// Live regions (named or unlinked-but-attached), sorted by id.
+    regions: Vec<Region>,
+    /// Linked regions by name, sorted by name.
+    names: Vec<(Name, RegionId)>,
+    /// Sorted by `(domid, gfn)`; a domain's attachments never overlap.
+    attachments: Vec<Attachment>,
+    /// Backing pages of all live regions.
+    pages: u64,
+}
+
+/// Counters, for tests and `xl sshm-list` totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live regions, unlinked ones still attached included.
+    pub regions: u64,
+    /// Regions reachable by name.
+    pub linked: u64,
+    /// Backing pages of all live regions.
+    pub pages: u64,
+    /// Attachments of every domain, in-flight ones included.
+    pub attachments: u64,
+}
+
+impl State {
+    pub(super) fn stats(&self) -> Stats {
+        Stats {
+            regions: self.regions.len() as u64,
+            linked: self.names.len() as u64,
+            pages: self.pages,
+            attachments: self.attachments.len() as u64,
+        }
+    }
+
+    // ---- regions ----
+
+    pub(super) fn lookup(&self, name: &Name) -> Option<RegionId> {
+        self.names.binary_search_by(|(n, _)| n.cmp(name)).ok().and_then(|i| self.names.get(i)).map(|&(_, id)| id)
+    }
+
+    fn region_index(&self, id: RegionId) -> Option<usize> {
+        self.regions.binary_search_by_key(&id, |r| r.id).ok()
+    }
+
+    pub(super) fn region(&self, id: RegionId) -> Option<&Region> {
+        self.regions.get(self.region_index(id)?)
+    }
+
+    fn region_mut(&mut self, id: RegionId) -> Option<&mut Region> {
+        let i = self.region_index(id)?;
+        self.regions.get_mut(i)
+    }
+
+    /// The first linked region whose name sorts after `cursor` (all of them
+    /// for `None`), and how many follow it.
+    pub(super) fn next_after(&self, cursor: Option<&Name>) -> Option<(&Region, u64)> {
+        let i = match cursor {
+            None => 0,
+            Some(c) => self.names.partition_point(|(n, _)| n <= c),
+        };
+        let &(_, id) = self.names.get(i)?;
+        let rest = (self.names.len() - i - 1) as u64;
+        Some((self.region(id)?, rest))
+    }
+
+    /// Creates a linked region of `nr_pages`, allocating all its backing:
+    /// 2 MiB chunks at every 512-aligned region offset with 512 pages left
+    /// (when the heap has one), 4 KiB frames elsewhere.
+    #[expect(clippy::too_many_arguments, reason = "the region's fields, each checked once here")]
+    pub(super) fn create<P: Platform>(
+        &mut self,
+        p: &P,
+        limits: &Limits,
+        name: Name,
+        nr_pages: u64,
+        max_prot: u32,
+        persistent: bool,
+        creator: DomId,
+    ) -> Result<RegionId, Errno> {
+        debug_assert!(self.lookup(&name).is_none());
+        if nr_pages == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if nr_pages > limits.region_pages_max {
+            return Err(Errno::E2BIG);
+        }
+        if self.regions.len() >= limits.regions_max as usize {
+            return Err(Errno::ENOSPC);
+        }
+        let pages = self.pages.checked_add(nr_pages).ok_or(Errno::ENOSPC)?;
+        if pages > limits.total_pages_max {
+            return Err(Errno::ENOSPC);
+        }
+        self.regions.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        self.names.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        let chunks = alloc_backing(p, nr_pages)?;
+
+        let id = self.next_id;
+        self.next_id += 1;
+        let region = Region {
+            id,
+            name,
+            nr_pages,
+            max_prot,
+            persistent,
+            linked: true,
+            used: false,
+            creator,
+            chunks,
+            nr_attachments: 0,
+            domids: Vec::new(),
+        };
+        // Ids only grow, so pushing keeps `regions` sorted.
+        self.regions.push(region);
+        let at = self.names.partition_point(|(n, _)| n < &name);
+        self.names.insert(at, (name, id));
+        self.pages = pages;
+        Ok(id)
+    }
+
+    /// Removes the name. The region is freed now if nothing is attached,
+    /// else when its last attachment goes.
+    pub(super) fn unlink<P: Platform>(&mut self, p: &P, name: &Name) -> Result<(), Errno> {
+        let i = self.names.binary_search_by(|(n, _)| n.cmp(name)).map_err(|_| Errno::ENOENT)?;
+        let (_, id) = self.names.remove(i);
+        if let Some(r) = self.region_mut(id) {
+            r.linked = false;
+        }
+        self.maybe_free(p, id);
+        Ok(())
+    }
+
+    /// Frees `id` if nothing keeps it alive any more.
+    fn maybe_free<P: Platform>(&mut self, p: &P, id: RegionId) {
+        let Some(i) = self.region_index(id) else { return };
+        if !self.regions[i].should_free() {
+            return;
+        }
+        let r = self.regions.remove(i);
+        if r.linked {
+            if let Ok(j) = self.names.binary_search_by(|(n, _)| n.cmp(&r.name)) {
+                self.names.remove(j);
+            }
+        }
+        for c in &r.chunks {
+            p.sshm_free(c.mfn, c.order);
+        }
+        debug_assert!(self.pages >= r.nr_pages);
+        self.pages = self.pages.saturating_sub(r.nr_pages);
+    }
+
+    // ---- attachments ----
+
+    /// Index of `domid`'s attachment starting at `gfn`.
+    pub(super) fn find_attachment(&self, domid: DomId, gfn: Gfn) -> Option<usize> {
+        self.attachments.binary_search_by_key(&(domid, gfn), |a| (a.domid, a.gfn)).ok()
+    }
+
+    pub(super) fn attachment(&self, i: usize) -> Option<&Attachment> {
+        self.attachments.get(i)
+    }
+
+    pub(super) fn attachment_mut(&mut self, i: usize) -> Option<&mut Attachment> {
+        self.attachments.get_mut(i)
+    }
+
+    /// The range of indices holding `domid`'s attachments.
+    fn domain_range(&self, domid: DomId) -> core::ops::Range<usize> {
+        let lo = self.attachments.partition_point(|a| a.domid < domid);
+        let hi = self.attachments.partition_point(|a| a.domid <= domid);
+        lo..hi
+    }
+
+    /// The first attachment of `domid`, if any.
+    pub(super) fn first_of(&self, domid: DomId) -> Option<usize> {
+        let r = self.domain_range(domid);
+        (!r.is_empty()).then_some(r.start)
+    }
+
+    /// Checks that `domid` may take a new attachment at `[gfn, gfn + n)`
+    /// and reserves room for its bookkeeping: `-ENOSPC` at the per-domain
+    /// cap, `-EBUSY` if it overlaps another attachment of the domain,
+    /// `-ENOMEM` if the table cannot grow.
+    pub(super) fn check_new_attachment(&mut self, domid: DomId, gfn: Gfn, nr_pages: u64) -> Result<(), Errno> {
+        let range = self.domain_range(domid);
+        if range.len() >= ATTACHMENTS_PER_DOMAIN_MAX as usize {
+            return Err(Errno::ENOSPC);
+        }
+        // Attachments of a domain are sorted by gfn and disjoint, so only
+        // the last one starting below the new end can overlap.
+        let end = gfn.0.saturating_add(nr_pages);
+        let below = range.start + self.attachments[range.clone()].partition_point(|a| a.gfn.0 < end);
+        if below > range.start && self.attachments[below - 1].overlaps(gfn, nr_pages) {
+            return Err(Errno::EBUSY);
+        }
+        self.attachments.try_reserve(1).map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Records a new attachment (after [`State::check_new_attachment`] and
+    /// with the region's `domids` reserved): it takes a region reference.
+    pub(super) fn insert_attachment(&mut self, a: Attachment) -> Result<usize, Errno> {
+        let r = self.region_mut(a.region).ok_or(Errno::ENOENT)?;
+        let di = r.domids.binary_search_by_key(&a.domid, |&(d, _)| d);
+        match di {
+            Ok(j) => r.domids[j].1 += 1,
+            Err(j) => {
+                r.domids.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                r.domids.insert(j, (a.domid, 1));
+            }
+        }
+        r.nr_attachments += 1;
+        let at = self.attachments.partition_point(|x| (x.domid, x.gfn) < (a.domid, a.gfn));
+        self.attachments.insert(at, a);
+        Ok(at)
+    }
+
+    /// Forgets attachment `i` (all of it already unmapped) and drops its
+    /// region reference, freeing the region if that was what kept it.
+    /// `rollback` is a failed attach: it leaves the region as if the attach
+    /// never happened, so a region this attach created goes with it.
+    pub(super) fn remove_attachment<P: Platform>(&mut self, p: &P, i: usize, rollback: bool) {
+        let a = self.attachments.remove(i);
+        debug_assert!(a.lo == a.hi, "removing a mapped attachment");
+        let Some(r) = self.region_mut(a.region) else {
+            debug_assert!(false, "attachment of a missing region");
+            return;
+        };
+        if let Ok(j) = r.domids.binary_search_by_key(&a.domid, |&(d, _)| d) {
+            r.domids[j].1 -= 1;
+            if r.domids[j].1 == 0 {
+                r.domids.remove(j);
+            }
+        }
+        r.nr_attachments -= 1;
+        if rollback && a.created_region && !r.used && r.nr_attachments == 0 && r.linked {
+            // Create-or-open is atomic: the region it created goes too.
+            let name = r.name;
+            let _ = self.unlink(p, &name);
+        }
+        self.maybe_free(p, a.region);
+    }
+
+    /// Marks the region of a fully mapped attachment as used.
+    pub(super) fn mark_used(&mut self, id: RegionId) {
+        if let Some(r) = self.region_mut(id) {
+            r.used = true;
+        }
+    }
+
+    // ---- invariants ----
+
+    /// Checks every structural invariant (debug builds call this after
+    /// each operation); `Err` describes the first violation.
+    pub(super) fn check(&self, limits: &Limits) -> Result<(), &'static str> {
+        if !self.regions.windows(2).all(|w| w[0].id < w[1].id) {
+            return Err("regions not sorted by id");
+        }
+        if !self.names.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err("names not strictly sorted");
+        }
+        if self.regions.len() > limits.regions_max as usize || self.pages > limits.total_pages_max {
+            return Err("over a limit");
+        }
+        let mut pages = 0u64;
+        let mut linked = 0usize;
+        for r in &self.regions {
+            pages += r.nr_pages;
+            if r.linked {
+                linked += 1;
+                if self.lookup(&r.name) != Some(r.id) {
+                    return Err("linked region not in the name index");
+                }
+            }
+            if r.should_free() {
+                return Err("region kept alive by nothing");
+            }
+            let mut next = 0u64;
+            for c in &r.chunks {
+                if c.first_page != next || (c.order != 0 && c.order != PAGE_ORDER_2M) {
+                    return Err("chunks do not tile the region");
+                }
+                if c.order == PAGE_ORDER_2M && (!c.first_page.is_multiple_of(SUPERPAGE) || !c.mfn.is_aligned(c.order)) {
+                    return Err("misaligned 2 MiB chunk");
+                }
+                next += 1 << c.order;
+            }
+            if next != r.nr_pages {
+                return Err("chunks do not cover the region");
+            }
+            let n = self.attachments.iter().filter(|a| a.region == r.id).count();
+            if n != r.nr_attachments as usize || r.domids.iter().map(|&(_, c)| c as usize).sum::<usize>() != n {
+                return Err("attachment count mismatch");
+            }
+            if !r.domids.windows(2).all(|w| w[0].0 < w[1].0) || r.domids.iter().any(|&(_, c)| c == 0) {
+                return Err("domids not sorted or zero");
+            }
+        }
+        if pages != self.pages {
+            return Err("page counter mismatch");
+        }
+        if linked != self.names.len() {
+            return Err("name index has unlinked or missing regions");
+        }
+        for w in self.attachments.windows(2) {
+            if (w[0].domid, w[0].gfn) >= (w[1].domid, w[1].gfn) {
+                return Err("attachments not sorted");
+            }
+            if w[0].domid == w[1].domid && w[0].overlaps(w[1].gfn, w[1].nr_pages) {
+                return Err("overlapping attachments");
+            }
+        }
+        for a in &self.attachments {
+            let Some(r) = self.region(a.region) else { return Err("attachment of a missing region") };
+            if a.offset + a.nr_pages > r.nr_pages || a.prot & !r.max_prot != 0 {
+                return Err("attachment outside its region's bounds");
+            }
+            if a.lo > a.hi || a.hi > a.nr_pages {
+                return Err("attachment progress out of range");
+            }
+            let ok = match a.phase {
+                Phase::Attaching => a.lo == 0,
+                Phase::Attached => a.lo == 0 && a.hi == a.nr_pages,
+                Phase::Detaching => true,
+            };
+            if !ok {
+                return Err("attachment phase and progress disagree");
+            }
+            if self.domain_range(a.domid).len() > ATTACHMENTS_PER_DOMAIN_MAX as usize {
+                return Err("over the per-domain attachment cap");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Allocates backing for `nr_pages`, largest chunks first, all or nothing.
+fn alloc_backing<P: Platform>(p: &P, nr_pages: u64) -> Result<Vec<Chunk>, Errno> {
+    let mut chunks: Vec<Chunk> = Vec::new();
+    // A good guess: all 2 MiB chunks plus the 4 KiB tail. Fallbacks grow it.
+    let guess = nr_pages / SUPERPAGE + nr_pages % SUPERPAGE;
+    chunks.try_reserve_exact(usize::try_from(guess).map_err(|_| Errno::ENOMEM)?).map_err(|_| Errno::ENOMEM)?;
+    let mut page = 0u64;
+    let result = loop {
+        if page >= nr_pages {
+            break Ok(());
+        }
+        let mut order = 0;
+        let mut mfn = None;
+        if page.is_multiple_of(SUPERPAGE) && nr_pages - page >= SUPERPAGE {
+            if let Ok(m) = p.sshm_alloc(PAGE_ORDER_2M) {
+                order = PAGE_ORDER_2M;
+                mfn = Some(m);
+            }
+        }
+        let mfn = match mfn {
+            Some(m) => m,
+            None => match p.sshm_alloc(0) {
+                Ok(m) => m,
+                Err(e) => break Err(e),
+            },
+        };
+        if chunks.try_reserve(1).is_err() {
+            p.sshm_free(mfn, order);
+            break Err(Errno::ENOMEM);
+        }
+        chunks.push(Chunk { first_page: page, mfn, order });
+        page += 1 << order;
+    };
+    match result {
+        Ok(()) => Ok(chunks),
+        Err(e) => {
+            for c in &chunks {
+                p.sshm_free(c.mfn, c.order);
+            }
+            Err(e)
+        }
+    }
+}
