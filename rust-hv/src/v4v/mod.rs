@@ -1,16 +1,165 @@
 //! V4V rings: hypervisor-mediated messaging.
 //!
-//! Skeleton: filled in by the V4V work (issue 5).
+//! A receiver registers a ring in its own pages (Xen pins them writable for
+//! the ring's lifetime); a sender asks Xen to copy a message into it; Xen
+//! stamps the true source and raises `VIRQ_V4V` on the receiver. The ABI and
+//! the op table are in [`hypercall_abi::v4v`].
+//!
+//! Differences from Argo (`xen/common/argo.c`), on purpose:
+//! - A send reserves its ring space first and publishes `tx_ptr` only when
+//!   the whole message is in, so a large send is copied in bounded steps with
+//!   hypercall continuations, holding only the destination ring's lock and
+//!   only for one chunk at a time. No global lock is held across any copy.
+//! - A full ring is `-EAGAIN`, always.
+//! - Re-registering an existing ring pins nothing new and changes no counter.
+//! - Receivers may ask to be woken only on empty → non-empty
+//!   ([`RING_F_NOTIFY_EMPTY_ONLY`]); space-available wake-ups are FIFO and
+//!   wake only the waiters whose message fits.
+//! - A firewall (control domain only) whose default policy is **accept**: no
+//!   rules means every send the ring's partner setting allows goes through;
+//!   the first matching rule decides otherwise.
+//!
+//! # Locking
+//!
+//! | lock | protects | order |
+//! |---|---|---|
+//! | `V4v::table` (L1, global) | the ring index (ring id → slot, generation), the free-slot list, per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
+//! | `V4v::slots[i]` (L2, per ring) | everything about one ring: pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics | after L1, at most one at a time |
+//!
+//! L1 is only ever held for index look-ups and updates of small bounded
+//! structures, never across a guest-memory copy. L2 is held across at most
+//! [`SEND_CHUNK_BYTES`] of message copy. Nothing here calls
+//! [`Platform::send_virq`] or [`Platform::domain`] with either lock held:
+//! wake-ups are collected and raised after the locks are dropped.
+//!
+//! A ring is found under L1 as `(slot, generation)` and then re-checked
+//! under L2: if the ring was unregistered (or the slot reused) in between,
+//! the generation differs and the op fails as if the ring had not been
+//! there. A domain that is dying gets no new state: the check of
+//! `DomainInfo::dying` is made under the lock that guards the state being
+//! added, and the destroy hook runs after `dying` is set and takes the same
+//! locks, so it always sees (and removes) whatever was added.
 
-use core::marker::PhantomData;
+mod ring;
+mod send;
 
-use hypercall_abi::Errno;
+use alloc::vec::Vec;
 
-use crate::platform::Platform;
+use hypercall_abi::v4v::{
+    FwRule, Info, RegisterRing, RingData, RingDataEnt, RingId, RingInfo, UnregisterRing, Wire, DOMID_ANY, FW_ACCEPT,
+    FW_RULES_MAX, IOV_MAX, MSG_MAX, NOTIFY_ENTRIES_MAX, OP_FW_ADD, OP_FW_DEL, OP_FW_LIST, OP_INFO, OP_NOTIFY,
+    OP_REGISTER_RING, OP_SENDV, OP_UNREGISTER_RING, PENDING_PER_RING_MAX, PORT_ANY, RD_F_EMPTY, RD_F_EXISTS,
+    RD_F_PENDING, RD_F_SUFFICIENT, RD_F_WAKE, REGISTER_F_ALL, REGISTER_F_FAIL_EXIST, RINGS_PER_DOMAIN_MAX,
+    RING_LEN_MAX, RING_MAGIC, RING_PAGES_MAX,
+};
+use hypercall_abi::{DomId, Errno, Gfn, Mfn, VIRQ_V4V};
+
+use crate::platform::{Lock, Platform};
+use ring::{Ring, Wakes};
+use send::InFlight;
+
+/// Most rings registered by all domains together: the size of the slot
+/// table allocated once at start of day, so registering never has to grow a
+/// table of locks.
+pub const RINGS_GLOBAL_MAX: usize = 1024;
+
+/// Bytes of message copied per acquisition of the ring lock. Also the size
+/// of the bounce buffer.
+pub const SEND_CHUNK_BYTES: usize = 4096;
+
+/// Bytes of message copied per hypercall step before a continuation is
+/// forced, whatever `preempt_check()` says: bounds the work (and the time
+/// other domains may wait for the ring lock) of one step.
+pub const SEND_STEP_BYTES_MAX: usize = 64 * 1024;
+
+/// `(owner, port, partner)`: how rings are indexed and ordered.
+type Key = (u16, u32, u16);
+
+/// Per-domain V4V state.
+struct DomState {
+    id: DomId,
+    nr_rings: u32,
+    msgs_sent: u64,
+    bytes_sent: u64,
+    msgs_received: u64,
+    sends_full: u64,
+    /// The large send this domain has in progress (one at most).
+    in_flight: Option<InFlight>,
+}
+
+impl DomState {
+    fn new(id: DomId) -> Self {
+        DomState { id, nr_rings: 0, msgs_sent: 0, bytes_sent: 0, msgs_received: 0, sends_full: 0, in_flight: None }
+    }
+}
+
+/// L1: the global index (see the locking block).
+struct Table {
+    /// Sorted by key: `(key, slot, generation)`.
+    rings: Vec<(Key, usize, u64)>,
+    /// Unused slot indices.
+    free: Vec<usize>,
+    /// Sorted by id.
+    doms: Vec<DomState>,
+    fw: Vec<FwRule>,
+    next_generation: u64,
+    next_token: u64,
+    global_msgs: u64,
+    global_bytes: u64,
+}
+
+impl Table {
+    fn find(&self, key: Key) -> Option<(usize, u64)> {
+        self.rings.binary_search_by(|e| e.0.cmp(&key)).ok().map(|i| (self.rings[i].1, self.rings[i].2))
+    }
+
+    /// The ring a send from `src` to `(dst, port)` goes to: one registered
+    /// for `src` alone wins over an any-sender ring.
+    fn find_for_sender(&self, src: DomId, dst: DomId, port: u32) -> Option<(usize, u64)> {
+        self.find((dst.0, port, src.0)).or_else(|| self.find((dst.0, port, DOMID_ANY)))
+    }
+
+    fn dom(&mut self, id: DomId) -> Option<&mut DomState> {
+        self.doms.binary_search_by(|d| d.id.cmp(&id)).ok().map(move |i| &mut self.doms[i])
+    }
+
+    /// The domain's state, created if needed (`-ENOMEM`).
+    fn dom_or_insert(&mut self, id: DomId) -> Result<&mut DomState, Errno> {
+        match self.doms.binary_search_by(|d| d.id.cmp(&id)) {
+            Ok(i) => Ok(&mut self.doms[i]),
+            Err(i) => {
+                self.doms.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                self.doms.insert(i, DomState::new(id));
+                Ok(&mut self.doms[i])
+            }
+        }
+    }
+
+    /// First matching rule decides; no match is the default policy, accept.
+    fn fw_allows(&self, src: DomId, src_port: u32, dst: DomId, dst_port: u32) -> bool {
+        let m32 = |r: u32, v: u32| r == PORT_ANY || r == v;
+        for r in &self.fw {
+            if (r.src_domain == DOMID_ANY || r.src_domain == src.0)
+                && (r.dst_domain == DOMID_ANY || r.dst_domain == dst.0)
+                && m32(r.src_port, src_port)
+                && m32(r.dst_port, dst_port)
+            {
+                return r.action == FW_ACCEPT;
+            }
+        }
+        true
+    }
+}
+
+/// The per-ring lock's content (L2).
+struct Slot {
+    ring: Option<Ring>,
+}
 
 /// The V4V state of a hypervisor.
 pub struct V4v<P: Platform> {
-    _p: PhantomData<fn(&P)>,
+    table: P::Lock<Table>,
+    slots: Vec<P::Lock<Slot>>,
 }
 
 impl<P: Platform> Default for V4v<P> {
@@ -19,22 +168,615 @@ impl<P: Platform> Default for V4v<P> {
     }
 }
 
+/// The caller's id.
+fn id_of<P: Platform>(p: &P, d: &P::Domain) -> DomId {
+    p.domain_info(d).id
+}
+
+/// Reads a `T` from the caller's memory.
+fn read_guest<P: Platform, T: Wire>(p: &P, caller: &P::Domain, addr: u64) -> Result<T, Errno> {
+    let mut b = [0u8; 80];
+    debug_assert!(T::SIZE <= b.len());
+    p.copy_from_guest(caller, addr, &mut b[..T::SIZE])?;
+    Ok(T::read(&b[..T::SIZE]))
+}
+
+/// Writes a `T` to the caller's memory.
+fn write_guest<P: Platform, T: Wire>(p: &P, caller: &P::Domain, addr: u64, v: &T) -> Result<(), Errno> {
+    let mut b = [0u8; 80];
+    debug_assert!(T::SIZE <= b.len());
+    v.write(&mut b[..T::SIZE]);
+    p.copy_to_guest(caller, addr, &b[..T::SIZE])
+}
+
+/// `-EINVAL` unless every listed unused argument is zero.
+fn unused_zero(args: &[u64]) -> Result<(), Errno> {
+    if args.iter().any(|&a| a != 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 impl<P: Platform> V4v<P> {
-    /// No rings.
+    /// No rings. Allocates the slot table once (start of day).
     pub fn new() -> Self {
-        V4v { _p: PhantomData }
+        let mut slots = Vec::with_capacity(RINGS_GLOBAL_MAX);
+        let mut free = Vec::with_capacity(RINGS_GLOBAL_MAX);
+        for i in 0..RINGS_GLOBAL_MAX {
+            slots.push(P::Lock::new(Slot { ring: None }));
+            // Popped from the end: low slots first.
+            free.push(RINGS_GLOBAL_MAX - 1 - i);
+        }
+        V4v {
+            table: P::Lock::new(Table {
+                rings: Vec::new(),
+                free,
+                doms: Vec::new(),
+                fw: Vec::new(),
+                next_generation: 1,
+                next_token: 1,
+                global_msgs: 0,
+                global_bytes: 0,
+            }),
+            slots,
+        }
     }
 
     /// `__HYPERVISOR_v4v_op(cmd, args...)` issued by `caller`;
-    /// `Err(ERESTART)` asks for the same hypercall to be issued again.
-    ///
-    /// Stub (added by the simulator work so that it can dispatch); the V4V
-    /// work replaces the body.
-    pub fn op(&self, _p: &P, _caller: &P::Domain, _cmd: u32, _args: [u64; 4]) -> Result<i64, Errno> {
-        Err(Errno::ENOSYS)
+    /// `Err(ERESTART)` asks for the same hypercall to be issued again (a
+    /// preempted send resumes where it stopped).
+    pub fn op(&self, p: &P, caller: &P::Domain, cmd: u32, args: [u64; 4]) -> Result<i64, Errno> {
+        match cmd {
+            OP_REGISTER_RING => self.register(p, caller, args),
+            OP_UNREGISTER_RING => {
+                unused_zero(&args[1..])?;
+                self.unregister(p, caller, args[0]).map(|()| 0)
+            }
+            OP_SENDV => self.sendv(p, caller, args),
+            OP_NOTIFY => {
+                unused_zero(&args[1..])?;
+                self.notify(p, caller, args[0])
+            }
+            OP_INFO => {
+                unused_zero(&args[2..])?;
+                self.info(p, caller, args[0], args[1]).map(|()| 0)
+            }
+            OP_FW_ADD | OP_FW_DEL | OP_FW_LIST => self.firewall(p, caller, cmd, args),
+            _ => Err(Errno::EOPNOTSUPP),
+        }
     }
 
+    // ---- register / unregister ----
+
+    fn register(&self, p: &P, caller: &P::Domain, args: [u64; 4]) -> Result<i64, Errno> {
+        let me = id_of(p, caller);
+        let flags = args[3];
+        if flags & !(REGISTER_F_ALL as u64) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let reg: RegisterRing = read_guest(p, caller, args[0])?;
+        reg.validate()?;
+        debug_assert!(reg.len <= RING_LEN_MAX);
+        if args[2] != reg.pages() as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let npages = reg.pages() as usize;
+        debug_assert!(npages <= RING_PAGES_MAX as usize);
+        if reg.partner != DOMID_ANY {
+            if !DomId(reg.partner).is_real() {
+                return Err(Errno::EINVAL);
+            }
+            let partner = p.domain(DomId(reg.partner))?;
+            if p.domain_info(&partner).dying {
+                return Err(Errno::ESRCH);
+            }
+        }
+
+        // The gfn list is copied once, then only Xen's copy is used.
+        let mut gfns: Vec<Gfn> = Vec::new();
+        gfns.try_reserve_exact(npages).map_err(|_| Errno::ENOMEM)?;
+        for i in 0..npages {
+            let mut b = [0u8; 8];
+            let addr = args[1].checked_add(8 * i as u64).ok_or(Errno::EFAULT)?;
+            p.copy_from_guest(caller, addr, &mut b)?;
+            let g = Gfn(u64::from_ne_bytes(b));
+            if gfns.contains(&g) {
+                return Err(Errno::EINVAL);
+            }
+            gfns.push(g);
+        }
+        let id = RingId { port: reg.port, domain: me.0, partner: reg.partner };
+        let key = (me.0, reg.port, reg.partner);
+
+        // Re-registration: same geometry refreshes the header (restoring
+        // Xen's `tx_ptr`) and nothing else; no pin, no counter moves.
+        if let Some(r) = self.table.with(|t| t.find(key)) {
+            if flags & REGISTER_F_FAIL_EXIST as u64 != 0 {
+                return Err(Errno::EEXIST);
+            }
+            return self.slots[r.0].with(|s| match &s.ring {
+                Some(ring) if ring.generation == r.1 => {
+                    if ring.len != reg.len || ring.gfns != gfns {
+                        return Err(Errno::EEXIST);
+                    }
+                    ring.publish_header(p, false);
+                    Ok(0)
+                }
+                // Unregistered in between: the caller raced itself.
+                _ => Err(Errno::EAGAIN),
+            });
+        }
+
+        let mut mfns: Vec<Mfn> = Vec::new();
+        mfns.try_reserve_exact(npages).map_err(|_| Errno::ENOMEM)?;
+        let unpin_all = |mfns: &[Mfn]| mfns.iter().for_each(|&m| p.page_unpin(m));
+        for &g in &gfns {
+            match p.page_pin_writable(caller, g) {
+                Ok(m) => mfns.push(m),
+                Err(e) => {
+                    unpin_all(&mfns);
+                    return Err(e);
+                }
+            }
+        }
+        let mut magic = [0u8; 8];
+        p.frame_read(mfns[0], 0, &mut magic);
+        if u64::from_ne_bytes(magic) != RING_MAGIC {
+            unpin_all(&mfns);
+            return Err(Errno::EINVAL);
+        }
+
+        let mut ring = Some(Ring {
+            generation: 0,
+            id,
+            len: reg.len,
+            gfns,
+            mfns,
+            tx: 0,
+            rx_seen: 0,
+            reservation: None,
+            pending: Vec::new(),
+            msgs: 0,
+            bytes: 0,
+            full: 0,
+        });
+        let res = self.table.with(|t| -> Result<(), Errno> {
+            if t.find(key).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            // Under L1, which the destroy hook takes after `dying` is set.
+            if p.domain_info(caller).dying {
+                return Err(Errno::ESRCH);
+            }
+            if reg.partner != DOMID_ANY {
+                match p.domain(DomId(reg.partner)) {
+                    Ok(d) if !p.domain_info(&d).dying => {}
+                    _ => return Err(Errno::ESRCH),
+                }
+            }
+            let pos = t.rings.binary_search_by(|e| e.0.cmp(&key)).unwrap_err();
+            if t.dom(me).is_some_and(|d| d.nr_rings >= RINGS_PER_DOMAIN_MAX) {
+                return Err(Errno::ENOSPC);
+            }
+            let slot = *t.free.last().ok_or(Errno::ENOSPC)?;
+            t.rings.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            t.dom_or_insert(me)?.nr_rings += 1;
+            t.free.pop();
+            let generation = t.next_generation;
+            t.next_generation += 1;
+            t.rings.insert(pos, (key, slot, generation));
+            let mut r = ring.take().ok_or(Errno::EINVAL)?;
+            r.generation = generation;
+            self.slots[slot].with(|s| {
+                debug_assert!(s.ring.is_none());
+                r.publish_header(p, true);
+                s.ring = Some(r);
+            });
+            Ok(())
+        });
+        if let Err(e) = res {
+            if let Some(r) = ring {
+                unpin_all(&r.mfns);
+            }
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    fn unregister(&self, p: &P, caller: &P::Domain, arg: u64) -> Result<(), Errno> {
+        let me = id_of(p, caller);
+        let u: UnregisterRing = read_guest(p, caller, arg)?;
+        u.validate()?;
+        let key = (me.0, u.port, u.partner);
+        let ring = self.table.with(|t| {
+            let i = t.rings.binary_search_by(|e| e.0.cmp(&key)).map_err(|_| Errno::ENOENT)?;
+            let (_, slot, generation) = t.rings.remove(i);
+            if let Some(d) = t.dom(me) {
+                d.nr_rings -= 1;
+            }
+            let r = self.slots[slot].with(|s| s.ring.take());
+            debug_assert!(r.as_ref().is_some_and(|r| r.generation == generation));
+            // `free` has capacity for every slot (allocated in `new`).
+            debug_assert!(t.free.len() < t.free.capacity());
+            t.free.push(slot);
+            Ok::<_, Errno>(r)
+        })?;
+        if let Some(r) = ring {
+            r.mfns.iter().for_each(|&m| p.page_unpin(m));
+            // Waiters for a ring that is gone are told to look again.
+            for w in &r.pending {
+                self.virq(p, w.dom);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- notify ----
+
+    fn notify(&self, p: &P, caller: &P::Domain, arg: u64) -> Result<i64, Errno> {
+        let me = id_of(p, caller);
+        // First the caller's own rings: it has probably consumed data, so
+        // re-read their `rx_ptr` and wake the waiters that now fit.
+        let mine: Vec<(usize, u64)> = self.table.with(|t| {
+            let mut v = Vec::new();
+            let n = t.rings.iter().filter(|e| e.0 .0 == me.0).count();
+            v.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+            v.extend(t.rings.iter().filter(|e| e.0 .0 == me.0).map(|e| (e.1, e.2)));
+            Ok::<_, Errno>(v)
+        })?;
+        for (slot, generation) in mine {
+            let mut wakes = Wakes::new();
+            self.slots[slot].with(|s| {
+                if let Some(r) = s.ring.as_mut().filter(|r| r.generation == generation) {
+                    let rx = r.read_rx(p);
+                    r.wake_fitting(rx, &mut wakes);
+                }
+            });
+            self.raise(p, &wakes);
+        }
+        if arg == 0 {
+            return Ok(0);
+        }
+
+        let rd: RingData = read_guest(p, caller, arg)?;
+        rd.validate()?;
+        debug_assert!(rd.nent <= NOTIFY_ENTRIES_MAX);
+        let base = arg.checked_add(RingData::SIZE as u64).ok_or(Errno::EFAULT)?;
+        let n = rd.nent as usize;
+        // The entries are copied in once, answered, and copied out once.
+        let mut ents: Vec<RingDataEnt> = Vec::new();
+        ents.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        for i in 0..n {
+            let e: RingDataEnt = read_guest(p, caller, base + (i * RingDataEnt::SIZE) as u64)?;
+            e.validate()?;
+            ents.push(e);
+        }
+        let mut ret = Ok(0);
+        for e in ents.iter_mut() {
+            if let Err(err) = self.notify_one(p, caller, me, e) {
+                ret = Err(err);
+            }
+        }
+        for (i, e) in ents.iter().enumerate() {
+            write_guest(p, caller, base + (i * RingDataEnt::SIZE) as u64, e)?;
+        }
+        ret
+    }
+
+    /// Answers one entry; `-ENOSPC` if a wake-up was asked for and the ring's
+    /// pending list is full.
+    fn notify_one(&self, p: &P, caller: &P::Domain, me: DomId, e: &mut RingDataEnt) -> Result<(), Errno> {
+        let want_wake = e.flags & RD_F_WAKE != 0;
+        e.flags = 0;
+        e.max_message_size = 0;
+        let dst = DomId(e.ring.domain);
+        let found = self.table.with(|t| {
+            let r = t.find_for_sender(me, dst, e.ring.port)?;
+            // The source port of a future send is unknown: only rules that
+            // reject every port count.
+            t.fw_allows(me, PORT_ANY, dst, e.ring.port).then_some(r)
+        });
+        let Some((slot, generation)) = found else { return Ok(()) };
+        let space = e.space_required;
+        self.slots[slot].with(|s| {
+            let Some(r) = s.ring.as_mut().filter(|r| r.generation == generation) else { return Ok(()) };
+            let rx = r.read_rx(p);
+            let free = r.free_bytes(rx);
+            e.flags |= RD_F_EXISTS;
+            if r.is_empty(rx) {
+                e.flags |= RD_F_EMPTY;
+            }
+            e.max_message_size = free.saturating_sub(hypercall_abi::v4v::SLOT_BYTES);
+            let fits = space <= MSG_MAX && hypercall_abi::v4v::message_bytes(space).is_some_and(|b| b <= free);
+            let can_ever =
+                space <= MSG_MAX && hypercall_abi::v4v::message_bytes(space).is_some_and(|b| b <= r.capacity_bytes());
+            if fits {
+                e.flags |= RD_F_SUFFICIENT;
+                r.cancel_pending(me);
+            } else if want_wake && can_ever {
+                if p.domain_info(caller).dying {
+                    return Ok(());
+                }
+                if !r.add_pending(me, space) {
+                    return Err(Errno::ENOSPC);
+                }
+                e.flags |= RD_F_PENDING;
+            } else if r.pending.iter().any(|w| w.dom == me) {
+                e.flags |= RD_F_PENDING;
+            }
+            Ok(())
+        })
+    }
+
+    // ---- info ----
+
+    fn info(&self, p: &P, caller: &P::Domain, arg: u64, ring_arg: u64) -> Result<(), Errno> {
+        let me = id_of(p, caller);
+        let mut info = self.table.with(|t| {
+            let mut i = Info {
+                rings_max: RINGS_PER_DOMAIN_MAX,
+                ring_len_max: RING_LEN_MAX,
+                iov_max: IOV_MAX,
+                msg_max: MSG_MAX,
+                notify_max: NOTIFY_ENTRIES_MAX,
+                pending_max: PENDING_PER_RING_MAX,
+                global_msgs: t.global_msgs,
+                global_bytes: t.global_bytes,
+                ..Info::default()
+            };
+            if let Some(d) = t.dom(me) {
+                i.nr_rings = d.nr_rings;
+                i.msgs_sent = d.msgs_sent;
+                i.bytes_sent = d.bytes_sent;
+                i.msgs_received = d.msgs_received;
+                i.sends_full = d.sends_full;
+            }
+            i
+        });
+        info.pad = 0;
+        if ring_arg != 0 {
+            let ri: RingInfo = read_guest(p, caller, ring_arg)?;
+            let key = (me.0, ri.id.port, ri.id.partner);
+            let (slot, generation) = self.table.with(|t| t.find(key)).ok_or(Errno::ENOENT)?;
+            let out = self.slots[slot].with(|s| {
+                let r = s.ring.as_mut().filter(|r| r.generation == generation).ok_or(Errno::ENOENT)?;
+                let rx = r.read_rx(p);
+                Ok::<_, Errno>(RingInfo {
+                    id: r.id,
+                    len: r.len,
+                    tx_ptr: r.tx,
+                    rx_ptr: rx,
+                    nr_pending: r.pending.len() as u32,
+                    msgs: r.msgs,
+                    bytes: r.bytes,
+                    full: r.full,
+                })
+            })?;
+            write_guest(p, caller, ring_arg, &out)?;
+        }
+        write_guest(p, caller, arg, &info)
+    }
+
+    // ---- firewall ----
+
+    fn firewall(&self, p: &P, caller: &P::Domain, cmd: u32, args: [u64; 4]) -> Result<i64, Errno> {
+        if !p.domain_info(caller).control {
+            return Err(Errno::EPERM);
+        }
+        let check_rule = |r: &FwRule| -> Result<(), Errno> {
+            r.validate()?;
+            for d in [r.src_domain, r.dst_domain] {
+                if d != DOMID_ANY && !DomId(d).is_real() {
+                    return Err(Errno::EINVAL);
+                }
+            }
+            Ok(())
+        };
+        match cmd {
+            OP_FW_ADD => {
+                unused_zero(&args[2..])?;
+                let r: FwRule = read_guest(p, caller, args[0])?;
+                check_rule(&r)?;
+                self.table.with(|t| {
+                    if t.fw.len() >= FW_RULES_MAX as usize {
+                        return Err(Errno::ENOSPC);
+                    }
+                    t.fw.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    // A position past the end appends.
+                    let pos = core::cmp::min(args[1], t.fw.len() as u64) as usize;
+                    t.fw.insert(pos, r);
+                    Ok(0)
+                })
+            }
+            OP_FW_DEL => {
+                unused_zero(&args[1..])?;
+                let r: FwRule = read_guest(p, caller, args[0])?;
+                check_rule(&r)?;
+                self.table.with(|t| {
+                    let i = t.fw.iter().position(|x| *x == r).ok_or(Errno::ENOENT)?;
+                    t.fw.remove(i);
+                    Ok(0)
+                })
+            }
+            _ => {
+                // OP_FW_LIST: copies rules [first, first + capacity) and
+                // returns how many rules there are in all.
+                unused_zero(&args[3..])?;
+                let (first, cap) = (args[1], args[2]);
+                if cap > FW_RULES_MAX as u64 {
+                    return Err(Errno::E2BIG);
+                }
+                let mut buf = [FwRule::default(); FW_RULES_MAX as usize];
+                let (total, n) = self.table.with(|t| {
+                    let total = t.fw.len();
+                    if first > total as u64 {
+                        return Err(Errno::EINVAL);
+                    }
+                    let n = core::cmp::min(cap as usize, total - first as usize);
+                    buf[..n].copy_from_slice(&t.fw[first as usize..first as usize + n]);
+                    Ok((total, n))
+                })?;
+                for (i, r) in buf[..n].iter().enumerate() {
+                    write_guest(p, caller, args[0] + (i * FwRule::SIZE) as u64, r)?;
+                }
+                Ok(total as i64)
+            }
+        }
+    }
+
+    // ---- domain death ----
+
     /// Domain-kill hook: unregisters `d`'s rings, tears down rings naming it
-    /// as partner, cancels its pending entries.
-    pub fn domain_destroy(&self, _p: &P, _d: &P::Domain) {}
+    /// as partner, cancels its pending entries and its send in progress.
+    /// Afterwards V4V holds no page reference of `d`'s and no state naming
+    /// it. Raises no VIRQ and looks up no domain (it may run under the
+    /// platform's domain-list locks).
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
+        let me = id_of(p, d);
+        self.table.with(|t| {
+            let mut i = 0;
+            while i < t.rings.len() {
+                let (key, slot, _) = t.rings[i];
+                if key.0 != me.0 && key.2 != me.0 {
+                    i += 1;
+                    continue;
+                }
+                t.rings.remove(i);
+                if let Some(owner) = t.dom(DomId(key.0)) {
+                    owner.nr_rings -= 1;
+                }
+                if let Some(r) = self.slots[slot].with(|s| s.ring.take()) {
+                    r.mfns.iter().for_each(|&m| p.page_unpin(m));
+                }
+                t.free.push(slot);
+            }
+            if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
+                t.doms.remove(i);
+            }
+            for &(_, slot, _) in &t.rings {
+                self.slots[slot].with(|s| {
+                    if let Some(r) = s.ring.as_mut() {
+                        r.cancel_pending(me);
+                        if r.reservation.is_some_and(|res| res.owner == me) {
+                            // Nothing of it was published: dropping the
+                            // reservation is the whole cancellation.
+                            r.reservation = None;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    // ---- helpers ----
+
+    fn virq(&self, p: &P, d: DomId) {
+        if let Ok(dom) = p.domain(d) {
+            p.send_virq(&dom, VIRQ_V4V);
+        }
+    }
+
+    fn raise(&self, p: &P, wakes: &Wakes) {
+        for &d in wakes.as_slice() {
+            self.virq(p, d);
+        }
+    }
+
+    // ---- introspection (tests, debug keys) ----
+
+    /// Pages V4V holds pinned, in all.
+    pub fn pinned_pages(&self) -> usize {
+        self.table.with(|t| {
+            t.rings
+                .iter()
+                .map(|&(_, slot, _)| self.slots[slot].with(|s| s.ring.as_ref().map_or(0, |r| r.mfns.len())))
+                .sum()
+        })
+    }
+
+    /// Number of registered rings owned by `d`, as counted by V4V.
+    pub fn nr_rings(&self, d: DomId) -> u32 {
+        self.table.with(|t| t.dom(d).map_or(0, |s| s.nr_rings))
+    }
+
+    /// Whether `d` appears anywhere in V4V's state (rings, partners,
+    /// pending lists, reservations, per-domain state).
+    pub fn references(&self, d: DomId) -> bool {
+        self.table.with(|t| {
+            t.dom(d).is_some()
+                || t.rings.iter().any(|&(k, slot, _)| {
+                    k.0 == d.0
+                        || k.2 == d.0
+                        || self.slots[slot].with(|s| {
+                            s.ring.as_ref().is_some_and(|r| {
+                                r.pending.iter().any(|w| w.dom == d) || r.reservation.is_some_and(|res| res.owner == d)
+                            })
+                        })
+                })
+        })
+    }
+
+    /// Checks V4V's internal consistency; the first violation found.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        self.table.with(|t| {
+            if !t.rings.windows(2).all(|w| w[0].0 < w[1].0) {
+                return Err("ring index not sorted/unique");
+            }
+            if t.rings.len() + t.free.len() != RINGS_GLOBAL_MAX {
+                return Err("slot leak");
+            }
+            for d in &t.doms {
+                let n = t.rings.iter().filter(|e| e.0 .0 == d.id.0).count();
+                if n != d.nr_rings as usize {
+                    return Err("nr_rings drifted");
+                }
+            }
+            for &(k, _, _) in &t.rings {
+                if !t.doms.iter().any(|d| d.id.0 == k.0) {
+                    return Err("ring owner without state");
+                }
+            }
+            for &slot in &t.free {
+                if self.slots[slot].with(|s| s.ring.is_some()) {
+                    return Err("free slot holds a ring");
+                }
+            }
+            for &(k, slot, generation) in &t.rings {
+                self.slots[slot].with(|s| {
+                    let r = s.ring.as_ref().ok_or("indexed slot empty")?;
+                    if r.generation != generation || (r.id.domain, r.id.port, r.id.partner) != k {
+                        return Err("slot does not match index");
+                    }
+                    if r.tx >= r.len || !r.tx.is_multiple_of(hypercall_abi::v4v::SLOT_BYTES) {
+                        return Err("tx_ptr out of range");
+                    }
+                    if r.mfns.len() != r.gfns.len()
+                        || r.mfns.len() != (r.len + hypercall_abi::v4v::RING_HEADER_BYTES).div_ceil(4096) as usize
+                    {
+                        return Err("page count");
+                    }
+                    if r.pending.len() > PENDING_PER_RING_MAX as usize {
+                        return Err("pending list over its bound");
+                    }
+                    for (i, w) in r.pending.iter().enumerate() {
+                        if r.pending[..i].iter().any(|x| x.dom == w.dom) {
+                            return Err("duplicate waiter");
+                        }
+                    }
+                    if let Some(res) = r.reservation {
+                        if res.bytes > r.len - hypercall_abi::v4v::SLOT_BYTES {
+                            return Err("reservation larger than ring");
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+    }
 }
+
+// The step budget holds at least one chunk, and one domain's rings fit in
+// the global table.
+const _: () = assert!(SEND_CHUNK_BYTES <= SEND_STEP_BYTES_MAX);
+const _: () = assert!(RINGS_GLOBAL_MAX >= RINGS_PER_DOMAIN_MAX as usize);

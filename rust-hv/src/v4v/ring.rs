@@ -1,0 +1,239 @@
+//! One registered ring: Xen's private view of it and the byte-level access to
+//! its pinned pages.
+//!
+//! Everything here runs with the ring's slot lock held (see the locking
+//! block in `mod.rs`); nothing here takes a lock.
+
+use alloc::vec::Vec;
+
+use hypercall_abi::v4v::{
+    message_bytes, MsgHeader, RingId, Wire, PENDING_PER_RING_MAX, RING_F_NOTIFY_EMPTY_ONLY, RING_HEADER_BYTES,
+    SLOT_BYTES,
+};
+use hypercall_abi::{DomId, Gfn, Mfn, PAGE_SIZE};
+
+use crate::platform::Platform;
+
+/// Byte offsets of the ring header's fields (pinned in `hypercall_abi::v4v`).
+const HDR_ID: usize = 8;
+const HDR_LEN: usize = 16;
+const HDR_RX: usize = 20;
+const HDR_TX: usize = 24;
+const HDR_FLAGS: usize = 28;
+
+/// A space-available waiter: `dom` wants to send `space` payload bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub dom: DomId,
+    pub space: u32,
+}
+
+/// A message being written by a (possibly preempted) send. At most one per
+/// ring: its bytes sit between the published `tx` and `tx + bytes` and stay
+/// invisible until the send completes, so a reader never sees half a
+/// message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reservation {
+    /// Unique per send, so that a step of a cancelled send cannot write into
+    /// a later send's reservation.
+    pub token: u64,
+    /// The sending domain (cancelled when it dies).
+    pub owner: DomId,
+    /// Ring space of the whole message (header + payload, slot-rounded).
+    pub bytes: u32,
+}
+
+/// Xen's state of a registered ring.
+pub(crate) struct Ring {
+    /// Unique per registration: a slot reused for another ring never matches
+    /// a stale lookup.
+    pub generation: u64,
+    pub id: RingId,
+    /// Data bytes (excluding the 64-byte header), as registered.
+    pub len: u32,
+    pub gfns: Vec<Gfn>,
+    /// One pin (general + writable type reference) per page, dropped at
+    /// unregistration.
+    pub mfns: Vec<Mfn>,
+    /// Xen-private write pointer; the guest's copy is only ever written,
+    /// never read.
+    pub tx: u32,
+    /// `rx_ptr` as last read and sanitised (for info only).
+    pub rx_seen: u32,
+    pub reservation: Option<Reservation>,
+    /// FIFO of space-available waiters, at most [`PENDING_PER_RING_MAX`].
+    pub pending: Vec<Pending>,
+    pub msgs: u64,
+    pub bytes: u64,
+    pub full: u64,
+}
+
+/// Domains to raise `VIRQ_V4V` on once the locks are dropped. Bounded: a
+/// ring wakes at most its pending waiters plus its owner.
+pub(crate) struct Wakes {
+    doms: [DomId; PENDING_PER_RING_MAX as usize + 1],
+    n: usize,
+}
+
+impl Wakes {
+    pub fn new() -> Self {
+        Wakes { doms: [DomId(0); PENDING_PER_RING_MAX as usize + 1], n: 0 }
+    }
+
+    pub fn push(&mut self, d: DomId) {
+        // The bound holds by construction (pending list + owner); dropping a
+        // wake-up beyond it would only delay a guest, never corrupt state.
+        debug_assert!(self.n < self.doms.len());
+        if self.n < self.doms.len() {
+            self.doms[self.n] = d;
+            self.n += 1;
+        }
+    }
+
+    pub fn as_slice(&self) -> &[DomId] {
+        &self.doms[..self.n]
+    }
+}
+
+impl Ring {
+    /// Reads `rx_ptr` from the guest once and sanitises it as Argo does:
+    /// rounded up to a slot, and 0 if that is not inside the ring. A
+    /// receiver that scribbles on its own `rx_ptr` can only lose its own
+    /// messages; Xen never writes outside the ring because of it.
+    pub fn read_rx<P: Platform>(&mut self, p: &P) -> u32 {
+        let mut b = [0u8; 4];
+        p.frame_read(self.mfns[0], HDR_RX, &mut b);
+        let raw = u32::from_ne_bytes(b);
+        let rx = match hypercall_abi::v4v::slots_bytes(raw) {
+            Some(rx) if rx < self.len => rx,
+            _ => 0,
+        };
+        self.rx_seen = rx;
+        rx
+    }
+
+    /// Receiver-owned `RING_F_*` flags.
+    pub fn read_flags<P: Platform>(&self, p: &P) -> u32 {
+        let mut b = [0u8; 4];
+        p.frame_read(self.mfns[0], HDR_FLAGS, &mut b);
+        u32::from_ne_bytes(b)
+    }
+
+    /// Bytes a new message may take now: everything between `tx` and `rx`
+    /// except the slot that always stays free (so `rx == tx` means empty),
+    /// and nothing while another send holds a reservation.
+    pub fn free_bytes(&self, rx: u32) -> u32 {
+        if self.reservation.is_some() {
+            return 0;
+        }
+        let used = if self.tx >= rx { self.tx - rx } else { self.len - (rx - self.tx) };
+        debug_assert!(used < self.len);
+        self.len - used - SLOT_BYTES
+    }
+
+    /// The largest message (ring bytes) this ring can ever take.
+    pub fn capacity_bytes(&self) -> u32 {
+        self.len - SLOT_BYTES
+    }
+
+    /// Whether the ring is empty as of `rx`.
+    pub fn is_empty(&self, rx: u32) -> bool {
+        self.reservation.is_none() && rx == self.tx
+    }
+
+    /// Writes the header fields Xen owns: id, len, and the private `tx_ptr`
+    /// (and `rx_ptr` too for a fresh ring, which starts empty).
+    pub fn publish_header<P: Platform>(&self, p: &P, fresh: bool) {
+        let mut id = [0u8; 8];
+        self.id.write(&mut id);
+        p.frame_write(self.mfns[0], HDR_ID, &id);
+        p.frame_write(self.mfns[0], HDR_LEN, &self.len.to_ne_bytes());
+        if fresh {
+            p.frame_write(self.mfns[0], HDR_RX, &0u32.to_ne_bytes());
+        }
+        self.publish_tx(p);
+    }
+
+    /// Makes everything before `tx` visible to the receiver. Called only when
+    /// whole messages are in. (Xen's `frame_write` for the header must order
+    /// after the data writes: `smp_wmb()` in the shim.)
+    pub fn publish_tx<P: Platform>(&self, p: &P) {
+        p.frame_write(self.mfns[0], HDR_TX, &self.tx.to_ne_bytes());
+    }
+
+    /// Copies `buf` into the data area at data offset `off`, wrapping at the
+    /// end of the ring and splitting at page boundaries.
+    pub fn write_data<P: Platform>(&self, p: &P, off: u32, buf: &[u8]) {
+        debug_assert!(off < self.len);
+        debug_assert!(buf.len() < self.len as usize);
+        let first = core::cmp::min(buf.len(), (self.len - off) as usize);
+        self.write_raw(p, off, &buf[..first]);
+        if first < buf.len() {
+            self.write_raw(p, 0, &buf[first..]);
+        }
+    }
+
+    fn write_raw<P: Platform>(&self, p: &P, off: u32, mut buf: &[u8]) {
+        let mut abs = RING_HEADER_BYTES as u64 + off as u64;
+        while !buf.is_empty() {
+            let page = (abs / PAGE_SIZE) as usize;
+            let in_page = (abs % PAGE_SIZE) as usize;
+            let n = core::cmp::min(buf.len(), PAGE_SIZE as usize - in_page);
+            // `page < mfns.len()` holds because `off + len <= self.len` and
+            // the pages cover header + len (checked at registration).
+            p.frame_write(self.mfns[page], in_page, &buf[..n]);
+            buf = &buf[n..];
+            abs += n as u64;
+        }
+    }
+
+    /// Writes a message header at data offset `off`. Headers never wrap:
+    /// `off` is slot-aligned and below `len`, so 16 contiguous bytes follow.
+    pub fn write_msg_header<P: Platform>(&self, p: &P, off: u32, h: &MsgHeader) {
+        debug_assert!(off.is_multiple_of(SLOT_BYTES) && off + SLOT_BYTES <= self.len);
+        let mut b = [0u8; 16];
+        h.write(&mut b);
+        self.write_raw(p, off, &b);
+    }
+
+    /// Queues (or refreshes, keeping its place) `dom`'s wish to send `space`
+    /// bytes. `false` if the list is full.
+    pub fn add_pending(&mut self, dom: DomId, space: u32) -> bool {
+        if let Some(e) = self.pending.iter_mut().find(|e| e.dom == dom) {
+            e.space = space;
+            return true;
+        }
+        if self.pending.len() >= PENDING_PER_RING_MAX as usize || self.pending.try_reserve(1).is_err() {
+            return false;
+        }
+        self.pending.push(Pending { dom, space });
+        true
+    }
+
+    pub fn cancel_pending(&mut self, dom: DomId) {
+        self.pending.retain(|e| e.dom != dom);
+    }
+
+    /// Wakes waiters in FIFO order while their message fits in what is left
+    /// of the free space, and stops at the first that does not: no
+    /// thundering herd, and a large waiter is not overtaken by small ones.
+    pub fn wake_fitting(&mut self, rx: u32, wakes: &mut Wakes) {
+        let mut budget = self.free_bytes(rx);
+        while let Some(first) = self.pending.first().copied() {
+            match message_bytes(first.space) {
+                Some(need) if need <= budget => {
+                    budget -= need;
+                    self.pending.remove(0);
+                    wakes.push(first.dom);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Whether a `VIRQ_V4V` is due after publishing a message into a ring
+    /// whose `tx` was `old_tx` and whose reader was at `rx`.
+    pub fn wants_data_virq(flags: u32, old_tx: u32, rx: u32) -> bool {
+        flags & RING_F_NOTIFY_EMPTY_ONLY == 0 || rx == old_tx
+    }
+}

@@ -1,0 +1,297 @@
+//! `OP_SENDV`: reserve, copy in bounded steps, publish.
+//!
+//! A send first reserves the whole message's space in the destination ring
+//! (under that ring's lock, reading `rx_ptr` once). It then copies the
+//! payload, [`SEND_CHUNK_BYTES`] per acquisition of the ring lock, through a
+//! bounce buffer filled from the sender's memory with no lock held. After
+//! [`SEND_STEP_BYTES_MAX`] bytes, or earlier if the platform asks, it parks
+//! its progress in the sender's [`InFlight`] record and returns `-ERESTART`;
+//! the re-issued hypercall (same arguments) resumes from the record. Only
+//! when the last byte is in does it write the message header and publish
+//! `tx_ptr`, so the receiver sees the message whole or not at all.
+
+use alloc::vec::Vec;
+
+use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, Wire, IOV_MAX, MSG_MAX, SLOT_BYTES};
+use hypercall_abi::{DomId, Errno};
+
+use super::ring::{Reservation, Ring, Wakes};
+use super::{id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_STEP_BYTES_MAX};
+use crate::platform::{Lock, Platform};
+
+/// A send in progress, kept in its sender's state between hypercall steps.
+pub(crate) struct InFlight {
+    /// The hypercall's arguments: a re-issue must match them exactly.
+    args: [u64; 4],
+    slot: usize,
+    generation: u64,
+    token: u64,
+    /// The iov array, copied from the guest once at the first step.
+    iovs: Vec<Iov>,
+    hdr: MsgHeader,
+    /// Ring data offset of the reserved message (its header).
+    start: u32,
+    /// Ring bytes reserved.
+    bytes: u32,
+    /// Payload bytes already copied, and where the next byte comes from.
+    done: u32,
+    iov_i: usize,
+    iov_off: u32,
+}
+
+/// What a step found under the ring lock.
+enum Step {
+    /// The ring was unregistered or the reservation cancelled meanwhile.
+    Gone,
+    Copied,
+    Published {
+        virq_owner: bool,
+        owner: DomId,
+    },
+}
+
+impl<P: Platform> V4v<P> {
+    pub(super) fn sendv(&self, p: &P, caller: &P::Domain, args: [u64; 4]) -> Result<i64, Errno> {
+        let me = id_of(p, caller);
+        // A continuation of this domain's send in progress?
+        let resumed = self.table.with(|t| match t.dom(me) {
+            Some(d) => match &d.in_flight {
+                Some(f) if f.args == args => Ok(d.in_flight.take()),
+                // One preemptible send per domain at a time.
+                Some(_) => Err(Errno::EBUSY),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        })?;
+        let f = match resumed {
+            Some(f) => f,
+            None => self.send_start(p, caller, me, args)?,
+        };
+        self.send_steps(p, caller, me, f)
+    }
+
+    /// Checks everything, copies the iov array once and reserves the space.
+    fn send_start(&self, p: &P, caller: &P::Domain, me: DomId, args: [u64; 4]) -> Result<InFlight, Errno> {
+        let sa: SendAddr = read_guest(p, caller, args[0])?;
+        sa.validate()?;
+        // The source is never taken from the guest: it may only name itself.
+        if sa.src.domain != me.0 && sa.src.domain != DomId::SELF_.0 {
+            return Err(Errno::EPERM);
+        }
+        let niov = args[2];
+        if niov == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if niov > IOV_MAX as u64 {
+            return Err(Errno::E2BIG);
+        }
+        let msg_type = u32::try_from(args[3]).map_err(|_| Errno::EINVAL)?;
+        let mut iovs: Vec<Iov> = Vec::new();
+        iovs.try_reserve_exact(niov as usize).map_err(|_| Errno::ENOMEM)?;
+        let mut total: u32 = 0;
+        for i in 0..niov {
+            let addr = args[1].checked_add(i * Iov::SIZE as u64).ok_or(Errno::EFAULT)?;
+            let iov: Iov = read_guest(p, caller, addr)?;
+            iov.validate()?;
+            total = total.checked_add(iov.len).ok_or(Errno::EOVERFLOW)?;
+            iovs.push(iov);
+        }
+        if total > MSG_MAX {
+            return Err(Errno::EMSGSIZE);
+        }
+        // Cannot overflow: MSG_MAX is far below u32::MAX.
+        let bytes = message_bytes(total).ok_or(Errno::EMSGSIZE)?;
+
+        let dst = DomId(sa.dst.domain);
+        if !dst.is_real() {
+            return Err(Errno::ESRCH);
+        }
+        {
+            let dd = p.domain(dst)?;
+            if p.domain_info(&dd).dying {
+                return Err(Errno::ESRCH);
+            }
+        }
+        let (slot, generation, token) = self.table.with(|t| {
+            // Created now so that the statistics update at the end never
+            // has to allocate.
+            t.dom_or_insert(me)?;
+            let (slot, generation) = t.find_for_sender(me, dst, sa.dst.port).ok_or(Errno::ECONNREFUSED)?;
+            if !t.fw_allows(me, sa.src.port, dst, sa.dst.port) {
+                return Err(Errno::ECONNREFUSED);
+            }
+            let token = t.next_token;
+            t.next_token += 1;
+            Ok((slot, generation, token))
+        })?;
+
+        let hdr = MsgHeader { len: total, msg_type, source: Addr { port: sa.src.port, domain: me.0, pad: 0 } };
+        let reserved = self.slots[slot].with(|s| {
+            let r = s.ring.as_mut().filter(|r| r.generation == generation).ok_or(Errno::ECONNREFUSED)?;
+            if bytes > r.capacity_bytes() {
+                return Err(Errno::EMSGSIZE);
+            }
+            let rx = r.read_rx(p);
+            if bytes > r.free_bytes(rx) {
+                r.full += 1;
+                // Like Argo, a sender that found the ring full is woken when
+                // its message fits (best effort: a full waiter list only
+                // means no automatic wake-up).
+                if !p.domain_info(caller).dying {
+                    let _ = r.add_pending(me, total);
+                }
+                return Ok(None);
+            }
+            if p.domain_info(caller).dying {
+                return Err(Errno::ESRCH);
+            }
+            r.reservation = Some(Reservation { token, owner: me, bytes });
+            Ok(Some(r.tx))
+        })?;
+        let Some(start) = reserved else {
+            self.table.with(|t| {
+                if let Some(d) = t.dom(me) {
+                    d.sends_full += 1;
+                }
+            });
+            return Err(Errno::EAGAIN);
+        };
+        Ok(InFlight { args, slot, generation, token, iovs, hdr, start, bytes, done: 0, iov_i: 0, iov_off: 0 })
+    }
+
+    /// Copies until done, or until the step's budget is used up.
+    fn send_steps(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
+        let total = f.hdr.len;
+        let mut bounce: Vec<u8> = Vec::new();
+        let cap = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
+        if bounce.try_reserve_exact(cap).is_err() {
+            self.send_cancel(p, &f);
+            return Err(Errno::ENOMEM);
+        }
+        bounce.resize(cap, 0);
+        let mut step_bytes = 0usize;
+        loop {
+            let n = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
+            if let Err(e) = gather(p, caller, &mut f, &mut bounce[..n]) {
+                self.send_cancel(p, &f);
+                return Err(e);
+            }
+            let finished = f.done as usize + n == total as usize;
+            let mut wakes = Wakes::new();
+            let step = self.slots[f.slot].with(|s| {
+                let Some(r) = s.ring.as_mut().filter(|r| r.generation == f.generation) else { return Step::Gone };
+                if r.reservation.is_none_or(|res| res.token != f.token) {
+                    return Step::Gone;
+                }
+                // The payload follows the header; both offsets wrap.
+                let off = (f.start as u64 + SLOT_BYTES as u64 + f.done as u64) % r.len as u64;
+                r.write_data(p, off as u32, &bounce[..n]);
+                if !finished {
+                    return Step::Copied;
+                }
+                r.write_msg_header(p, f.start, &f.hdr);
+                let old_tx = r.tx;
+                debug_assert_eq!(old_tx, f.start);
+                r.tx = ((f.start as u64 + f.bytes as u64) % r.len as u64) as u32;
+                r.reservation = None;
+                r.publish_tx(p);
+                r.msgs += 1;
+                r.bytes += total as u64;
+                let rx = r.read_rx(p);
+                let virq_owner = Ring::wants_data_virq(r.read_flags(p), old_tx, rx);
+                // Waiters held off by the reservation may fit now.
+                r.wake_fitting(rx, &mut wakes);
+                Step::Published { virq_owner, owner: DomId(r.id.domain) }
+            });
+            f.done += n as u32;
+            step_bytes += n;
+            match step {
+                Step::Gone => return Err(Errno::ECONNREFUSED),
+                Step::Published { virq_owner, owner } => {
+                    self.table.with(|t| {
+                        t.global_msgs += 1;
+                        t.global_bytes += total as u64;
+                        if let Some(d) = t.dom(me) {
+                            d.msgs_sent += 1;
+                            d.bytes_sent += total as u64;
+                        }
+                        if let Some(d) = t.dom(owner) {
+                            d.msgs_received += 1;
+                        }
+                    });
+                    if virq_owner {
+                        self.virq(p, owner);
+                    }
+                    self.raise(p, &wakes);
+                    return Ok(total as i64);
+                }
+                Step::Copied => {}
+            }
+            if step_bytes >= SEND_STEP_BYTES_MAX || p.preempt_check() {
+                return self.send_park(p, caller, me, f);
+            }
+        }
+    }
+
+    /// Keeps the progress for the re-issued hypercall.
+    fn send_park(&self, p: &P, caller: &P::Domain, me: DomId, f: InFlight) -> Result<i64, Errno> {
+        let parked = self.table.with(|t| {
+            // Checked under L1: the destroy hook takes L1 after `dying` is
+            // set, so a record parked now is seen and dropped by it.
+            if p.domain_info(caller).dying {
+                return Some(f);
+            }
+            match t.dom(me) {
+                Some(d) if d.in_flight.is_none() => {
+                    d.in_flight = Some(f);
+                    None
+                }
+                _ => Some(f),
+            }
+        });
+        match parked {
+            None => Err(Errno::ERESTART),
+            Some(f) => {
+                self.send_cancel(p, &f);
+                Err(Errno::ESRCH)
+            }
+        }
+    }
+
+    /// Drops a send's reservation (nothing of it was published) and wakes
+    /// the waiters it held off.
+    fn send_cancel(&self, p: &P, f: &InFlight) {
+        let mut wakes = Wakes::new();
+        self.slots[f.slot].with(|s| {
+            if let Some(r) = s.ring.as_mut().filter(|r| r.generation == f.generation) {
+                if r.reservation.is_some_and(|res| res.token == f.token) {
+                    r.reservation = None;
+                    let rx = r.read_rx(p);
+                    r.wake_fitting(rx, &mut wakes);
+                }
+            }
+        });
+        self.raise(p, &wakes);
+    }
+}
+
+/// Fills `buf` from the sender's iovs, continuing where the last call
+/// stopped.
+fn gather<P: Platform>(p: &P, caller: &P::Domain, f: &mut InFlight, buf: &mut [u8]) -> Result<(), Errno> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let iov = f.iovs.get(f.iov_i).ok_or(Errno::EFAULT)?;
+        let left = (iov.len - f.iov_off) as usize;
+        if left == 0 {
+            f.iov_i += 1;
+            f.iov_off = 0;
+            continue;
+        }
+        let n = core::cmp::min(left, buf.len() - filled);
+        let addr = iov.base.checked_add(f.iov_off as u64).ok_or(Errno::EFAULT)?;
+        p.copy_from_guest(caller, addr, &mut buf[filled..filled + n])?;
+        filled += n;
+        f.iov_off += n as u32;
+    }
+    Ok(())
+}
