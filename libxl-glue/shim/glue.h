@@ -35,6 +35,7 @@ int xlu_sshm_parse_list(XLU_Config *cfg, XLU_ConfigList *list,
 
 /* xl.h */
 int main_sshm_list(int argc, char **argv);
+int main_sshm_unlink(int argc, char **argv);
 void xl_sshm_print_list(FILE *out, const libxl_sshminfo *info, int nb);
 
 /* The test harness (shim/harness.c). */

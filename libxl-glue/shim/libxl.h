@@ -92,5 +92,6 @@ void libxl_domain_config_dispose(libxl_domain_config *d_config);
 
 libxl_sshminfo *libxl_sshm_list(libxl_ctx *ctx, int *nb_out);
 void libxl_sshminfo_list_free(libxl_sshminfo *list, int nb);
+int libxl_sshm_unlink(libxl_ctx *ctx, const char *id);
 
 #endif

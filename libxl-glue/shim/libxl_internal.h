@@ -27,6 +27,7 @@ typedef struct {
 
 #define ERROR_FAIL  (-3)
 #define ERROR_INVAL (-6)
+#define ERROR_NOTFOUND (-23)
 
 void glue_log(libxl__gc *gc, const char *level, uint32_t domid, int errnoval,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * xl_sshm.c: xl sshm-list, the static shared memory regions the hypervisor
- * holds.  The hypervisor is the single source of truth: nothing is read
+ * holds, and xl sshm-unlink, which removes a region's name.  The hypervisor is the single source of truth: nothing is read
  * from xenstore.
  */
 
@@ -53,6 +53,20 @@ int main_sshm_list(int argc, char **argv)
 
     xl_sshm_print_list(stdout, info, nb);
     libxl_sshminfo_list_free(info, nb);
+
+    return EXIT_SUCCESS;
+}
+
+int main_sshm_unlink(int argc, char **argv)
+{
+    int opt;
+
+    SWITCH_FOREACH_OPT(opt, "", NULL, "sshm-unlink", 1) {
+        /* No options */
+    }
+
+    if (libxl_sshm_unlink(ctx, argv[optind]))
+        return EXIT_FAILURE;
 
     return EXIT_SUCCESS;
 }

@@ -27,11 +27,14 @@ static const char *sshm_strerror(int err)
         return "the guest physical range is already in use (RAM, MMIO or "
                "another region)";
     case EEXIST:
-        return "a region with this id already exists with a different "
-               "size, protection or persistence";
+        return "a region with this id already exists with a different size "
+               "(region_size, or offset + size, must match)";
     case EACCES:
     case EPERM:
-        return "the region was created read-only; prot=rw is refused";
+        return "the region's maximum access is read-only (its first user "
+               "attached it with prot=ro), so prot=rw is refused";
+    case ESRCH:
+        return "the domain is dying";
     case ENOENT:
         return "no region with this id";
     case ENOSPC:
@@ -210,6 +213,20 @@ libxl_sshminfo *libxl_sshm_list(libxl_ctx *ctx, int *nb_out)
     *nb_out = nb;
     GC_FREE;
     return info;
+}
+
+int libxl_sshm_unlink(libxl_ctx *ctx, const char *id)
+{
+    GC_INIT(ctx);
+    int rc = 0;
+
+    if (xc_sshm_unlink(CTX->xch, id)) {
+        LOGE(ERROR, "static_shm id=%s: cannot unlink: %s", id,
+             sshm_strerror(errno));
+        rc = errno == ENOENT ? ERROR_NOTFOUND : ERROR_FAIL;
+    }
+    GC_FREE;
+    return rc;
 }
 
 void libxl_sshminfo_list_free(libxl_sshminfo *list, int nb)

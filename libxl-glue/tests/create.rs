@@ -1,0 +1,301 @@
+//! The libxl create step (tools/libs/light/libxl_sshm.c) and `xl
+//! sshm-list` against the simulator: the example configs, create/destroy
+//! in every order, racing creates, and failures half way through a create.
+
+use std::sync::Arc;
+
+use hypercall_abi::types::DomId;
+use libxl_glue::{parse, static_shm_items, Fault, Toolstack};
+use simulator::{Config, DomainKind, Sim};
+
+const PAGE: u64 = 4096;
+/// Guest RAM of every test domain: 4 MiB at gfn 0 (regions go above).
+const RAM_PAGES: u64 = 1024;
+/// Toolstack windows in dom0: 16 pages each from page 256.
+const WINDOW_PAGES: u64 = 16;
+
+struct World {
+    sim: Arc<Sim>,
+    dom0: DomId,
+    baseline_free: u64,
+    next_window: u64,
+}
+
+impl World {
+    fn new() -> World {
+        let sim = Arc::new(Sim::new(Config { frames: 1 << 16, ..Config::default() }));
+        let dom0 = sim.create_domain(DomainKind::Pvh, 1024, true).expect("dom0");
+        let baseline_free = sim.free_frames();
+        World { sim, dom0, baseline_free, next_window: 0 }
+    }
+
+    /// One `xl` process: its own toolstack instance and dom0 window.
+    fn xl(&mut self) -> Toolstack {
+        let gpa = (256 + self.next_window * WINDOW_PAGES) * PAGE;
+        self.next_window += 1;
+        Toolstack::open(self.sim.clone(), self.dom0, gpa, WINDOW_PAGES * PAGE)
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.sim.check_invariants() {
+            panic!("invariants (seed {}): {e}", self.sim.seed());
+        }
+    }
+}
+
+/// `xl create`: parse, build the domain, attach; on failure libxl destroys
+/// the domain. Returns the domid, or libxl's rc and log.
+fn create(sim: &Sim, xl: &mut Toolstack, kind: DomainKind, items: &[&str]) -> Result<DomId, (i32, String)> {
+    let (dc, report) = parse("test.cfg", items);
+    let mut dc = dc.unwrap_or_else(|e| panic!("parse failed ({e}): {report}"));
+    dc.set_type(kind == DomainKind::Pv);
+    let domid = sim.create_domain(kind, RAM_PAGES, false).expect("domain build");
+    let (rc, log) = xl.attach(domid, &mut dc);
+    if rc != 0 {
+        sim.destroy_domain(domid).expect("destroy after failed create");
+        return Err((rc, log));
+    }
+    Ok(domid)
+}
+
+fn example(name: &str) -> Vec<String> {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    static_shm_items(&std::fs::read_to_string(&path).expect("example config"))
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+const HEADER: &str = "Name                             Size(KiB) Prot Persistent  Attach Domains\n";
+
+#[test]
+fn example_configs_and_sshm_list() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let producer = example("sshm-producer.cfg");
+    let consumer = example("sshm-consumer.cfg");
+    assert_eq!(producer.len(), 2);
+    assert_eq!(consumer.len(), 2);
+
+    assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    let p = create(&w.sim, &mut xl, DomainKind::Pvh, &refs(&producer)).unwrap();
+    let c = create(&w.sim, &mut xl, DomainKind::Hvm, &refs(&consumer)).unwrap();
+    w.check();
+    let list = xl.sshm_list().unwrap();
+    println!("{list}");
+    assert_eq!(
+        list,
+        format!(
+            "{HEADER}\
+             ring0                                 2048 rw   no               2 {p},{c}\n\
+             status                                  64 rw   yes              2 {p},{c}\n",
+            p = p.0,
+            c = c.0
+        )
+    );
+
+    // Destroy needs no toolstack step: the hypervisor detaches.
+    w.sim.destroy_domain(p).unwrap();
+    assert_eq!(
+        xl.sshm_list().unwrap(),
+        format!(
+            "{HEADER}\
+             ring0                                 2048 rw   no               1 {c}\n\
+             status                                  64 rw   yes              1 {c}\n",
+            c = c.0
+        )
+    );
+    w.sim.destroy_domain(c).unwrap();
+    w.check();
+    assert_eq!(
+        xl.sshm_list().unwrap(),
+        format!("{HEADER}status                                  64 rw   yes              0 -\n")
+    );
+    assert_eq!(xl.unlink("status"), 0);
+    assert_eq!(xl.unlink("status"), libc_enoent());
+    assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    w.check();
+    assert_eq!(w.sim.free_frames(), w.baseline_free, "no frame leaked");
+}
+
+fn libc_enoent() -> i32 {
+    2
+}
+
+/// Three guests sharing three regions pairwise; every create order crossed
+/// with every destroy order. After each step the attachment counts match a
+/// model, and at the end nothing is left.
+#[test]
+fn create_destroy_in_any_order() {
+    let cfgs: [&[&str]; 3] = [
+        &["id=ab, begin=0x10000000, size=0x4000", "id=ca, begin=0x10100000, size=0x2000, prot=rw"],
+        &["id=ab, begin=0x20000000, size=0x4000", "id=bc, begin=0x20100000, size=0x1000"],
+        &["id=bc, begin=0x30000000, size=0x1000", "id=ca, begin=0x30100000, size=0x2000, persistent=no"],
+    ];
+    let perms: [[usize; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let mut w = World::new();
+    let mut xl = w.xl();
+    for create_order in perms {
+        for destroy_order in perms {
+            let mut live: Vec<(usize, DomId)> = Vec::new();
+            for &g in &create_order {
+                let d = create(&w.sim, &mut xl, DomainKind::Hvm, cfgs[g]).unwrap();
+                live.push((g, d));
+                check_counts(&w, &mut xl, &live, &cfgs);
+            }
+            for &g in &destroy_order {
+                let i = live.iter().position(|&(x, _)| x == g).unwrap();
+                let (_, d) = live.remove(i);
+                w.sim.destroy_domain(d).unwrap();
+                check_counts(&w, &mut xl, &live, &cfgs);
+            }
+            assert_eq!(xl.sshm_list().unwrap(), HEADER);
+            assert_eq!(w.sim.free_frames(), w.baseline_free, "{create_order:?} then {destroy_order:?}");
+        }
+    }
+}
+
+/// Every region's attachment count is the number of live guests naming it.
+fn check_counts(w: &World, xl: &mut Toolstack, live: &[(usize, DomId)], cfgs: &[&[&str]; 3]) {
+    w.check();
+    for id in ["ab", "bc", "ca"] {
+        let users: Vec<u16> = live
+            .iter()
+            .filter(|(g, _)| cfgs[*g].iter().any(|e| e.starts_with(&format!("id={id},"))))
+            .map(|(_, d)| d.0)
+            .collect();
+        match xl.info(id) {
+            Ok(e) => {
+                assert_eq!(e.nr_attachments as usize, users.len(), "{id}");
+                let mut want = users.clone();
+                want.sort_unstable();
+                assert_eq!(&e.domids[..usize::from(e.nr_domids)], &want[..], "{id}");
+            }
+            Err(errno) => {
+                assert_eq!(errno, libc_enoent(), "{id}");
+                assert!(users.is_empty(), "{id} vanished while attached");
+            }
+        }
+    }
+}
+
+/// Two `xl create`s racing on one id from two threads: both succeed and
+/// share one region, whoever wins the create.
+#[test]
+fn racing_creates_share_one_region() {
+    let mut w = World::new();
+    let mut xls = vec![w.xl(), w.xl()];
+    let mut xl = w.xl();
+    for round in 0..40 {
+        let id = format!("race{round}");
+        let handles: Vec<_> = xls
+            .drain(..)
+            .enumerate()
+            .map(|(t, mut xl)| {
+                let sim = w.sim.clone();
+                let entry = format!("id={id}, begin={:#x}, size=0x10000", 0x10000000 + t * 0x100000);
+                std::thread::spawn(move || (create(&sim, &mut xl, DomainKind::Pvh, &[&entry]), xl))
+            })
+            .collect();
+        let mut doms = Vec::new();
+        for h in handles {
+            let (r, x) = h.join().unwrap();
+            doms.push(r.unwrap());
+            xls.push(x);
+        }
+        let e = xl.info(&id).unwrap();
+        assert_eq!(e.nr_attachments, 2);
+        assert_eq!(e.nr_pages, 16);
+        w.check();
+        for d in doms {
+            w.sim.destroy_domain(d).unwrap();
+        }
+        assert_eq!(xl.info(&id).err(), Some(libc_enoent()));
+    }
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}
+
+const THREE: &[&str] = &[
+    "id=one, begin=0x10000000, size=0x4000",
+    "id=two, begin=0x10100000, size=0x4000, persistent=yes",
+    "id=three, begin=0x10200000, size=0x4000",
+];
+
+/// A failure injected at each step of a create leaves no attachment
+/// behind, even before libxl destroys the domain, and the error names the
+/// entry and explains the errno.
+#[test]
+fn failure_half_way_leaves_nothing_behind() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    for skip in 0..3u32 {
+        let (dc, _) = parse("test.cfg", THREE);
+        let mut dc = dc.unwrap();
+        let domid = w.sim.create_domain(DomainKind::Hvm, RAM_PAGES, false).unwrap();
+        xl.inject(Fault { skip, errno: 28 /* ENOSPC */ });
+        let (rc, log) = xl.attach(domid, &mut dc);
+        assert_eq!(rc, -3, "ERROR_FAIL");
+        let name = ["one", "two", "three"][skip as usize];
+        assert!(
+            log.contains(&format!(
+                "static_shm[{skip}] id={name}: cannot attach 0x4000 bytes at 0x10{skip}00000: the hypervisor's limit \
+                 on static shared memory is reached (see the sshm boot parameters) (errno 28)"
+            )),
+            "{log}"
+        );
+        // Rolled back before the domain is destroyed: no attachment.
+        assert_eq!(xl.info("one").err(), Some(libc_enoent()));
+        assert_eq!(xl.info("three").err(), Some(libc_enoent()));
+        if skip > 1 {
+            assert_eq!(xl.info("two").unwrap().nr_attachments, 0);
+        }
+        w.check();
+        w.sim.destroy_domain(domid).unwrap();
+    }
+    assert_eq!(xl.unlink("two"), 0);
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}
+
+/// Failures the hypervisor reports, each rolled back and explained.
+#[test]
+fn hypervisor_errors_are_explained() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let first =
+        create(&w.sim, &mut xl, DomainKind::Hvm, &["id=shared, begin=0x10000000, size=0x8000, prot=ro"]).unwrap();
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x4000"],
+            "static_shm[1] id=shared: cannot attach 0x4000 bytes at 0x10100000: a region with this id already exists \
+             with a different size (region_size, or offset + size, must match) (errno 17)",
+        ),
+        (
+            &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x8000"],
+            "static_shm[1] id=shared: cannot attach 0x8000 bytes at 0x10100000: the region's maximum access is \
+             read-only (its first user attached it with prot=ro), so prot=rw is refused (errno 13)",
+        ),
+        (
+            &["id=fresh, begin=0x10000000, size=0x1000", "id=ram, begin=0x200000, size=0x1000"],
+            "static_shm[1] id=ram: cannot attach 0x1000 bytes at 0x200000: the guest physical range is already in \
+             use (RAM, MMIO or another region) (errno 16)",
+        ),
+    ];
+    for (items, want) in cases {
+        let (rc, log) = create(&w.sim, &mut xl, DomainKind::Hvm, items).unwrap_err();
+        assert_eq!(rc, -3);
+        assert!(log.contains(want), "{log}");
+        assert_eq!(xl.info("fresh").err(), Some(libc_enoent()), "rolled back");
+        w.check();
+    }
+
+    // libxl refuses PV guests before asking the hypervisor.
+    let (rc, log) = create(&w.sim, &mut xl, DomainKind::Pv, &["id=pv, begin=0x10000000, size=0x1000"]).unwrap_err();
+    assert_eq!(rc, -6, "ERROR_INVAL");
+    assert!(log.contains("static_shm needs an HVM or PVH guest"), "{log}");
+
+    w.sim.destroy_domain(first).unwrap();
+    assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}
