@@ -1,0 +1,185 @@
+//! Talking to Xen: the hypercall page, the console, shutdown.
+
+use core::arch::asm;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use hypercall_abi::PAGE_SIZE;
+
+/// `__HYPERVISOR_console_io`.
+const HYPERCALL_CONSOLE_IO: u32 = 18;
+/// `__HYPERVISOR_sched_op`.
+const HYPERCALL_SCHED_OP: u32 = 29;
+/// `CONSOLEIO_write`.
+const CONSOLEIO_WRITE: u64 = 0;
+/// `SCHEDOP_shutdown`.
+const SCHEDOP_SHUTDOWN: u64 = 2;
+/// `SHUTDOWN_poweroff`.
+const SHUTDOWN_POWEROFF: u32 = 0;
+/// Each hypercall's stub in the hypercall page is this many bytes.
+const STUB_BYTES: u64 = 32;
+/// Xen's CPUID leaves are at one of these bases (0x100 apart, after any
+/// Viridian leaves).
+const CPUID_BASE_FIRST: u32 = 0x4000_0000;
+const CPUID_BASE_LAST: u32 = 0x4001_0000;
+
+/// The page Xen fills with hypercall stubs.
+#[repr(C, align(4096))]
+struct Page([u8; PAGE_SIZE as usize]);
+
+static mut HYPERCALL_PAGE: Page = Page([0; PAGE_SIZE as usize]);
+/// The MSR through which the hypercall page was installed; 0 before.
+static HYPERCALL_MSR: AtomicU32 = AtomicU32::new(0);
+
+/// `cpuid(leaf)` as (eax, ebx, ecx, edx).
+fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: cpuid has no side effects. LLVM reserves %rbx, so it is saved
+    // in a scratch register around the instruction.
+    unsafe {
+        asm!(
+            "mov {t:r}, rbx",
+            "cpuid",
+            "xchg {t:r}, rbx",
+            t = out(reg) b,
+            inout("eax") leaf => a,
+            inout("ecx") 0 => c,
+            out("edx") d,
+            options(nostack, preserves_flags)
+        );
+    }
+    (a, b, c, d)
+}
+
+/// The hypercall instruction, through Xen's hypercall page.
+///
+/// # Invariants
+///
+/// Once constructed, `HYPERCALL_PAGE` holds Xen's stubs.
+#[derive(Clone, Copy)]
+pub struct Hypercalls {
+    msr: u32,
+}
+
+impl Hypercalls {
+    /// Finds Xen's CPUID leaves and has Xen write the hypercall page.
+    pub fn init() -> Hypercalls {
+        let base = (CPUID_BASE_FIRST..=CPUID_BASE_LAST)
+            .step_by(0x100)
+            .find(|&b| {
+                let (_, x, y, z) = cpuid(b);
+                (x, y, z) == (0x566e_6558, 0x65584d4d, 0x4d4d566e) // "XenVMMXenVMM"
+            })
+            .unwrap_or(CPUID_BASE_FIRST);
+        let (_, msr, _, _) = cpuid(base + 2);
+        let page = core::ptr::addr_of!(HYPERCALL_PAGE) as u64;
+        // SAFETY: writing Xen's hypercall MSR with the guest physical
+        // address of a page we own makes Xen fill it with stubs; nothing
+        // else uses the page.
+        unsafe {
+            asm!("wrmsr", in("ecx") msr, in("eax") page as u32, in("edx") (page >> 32) as u32, options(nostack));
+        }
+        HYPERCALL_MSR.store(msr, Ordering::Relaxed);
+        Hypercalls { msr }
+    }
+
+    /// The installed hypercall page, installing it if needed (the panic
+    /// path may come before `init`).
+    pub fn get() -> Hypercalls {
+        match HYPERCALL_MSR.load(Ordering::Relaxed) {
+            0 => Self::init(),
+            msr => Hypercalls { msr },
+        }
+    }
+
+    /// The MSR the page was installed through.
+    pub fn msr(&self) -> u32 {
+        self.msr
+    }
+
+    /// Hypercall `nr` with five arguments.
+    pub fn call(&self, nr: u32, a: [u64; 5]) -> i64 {
+        assert!(u64::from(nr) < PAGE_SIZE / STUB_BYTES, "hypercall number beyond the page");
+        let stub = core::ptr::addr_of!(HYPERCALL_PAGE) as u64 + u64::from(nr) * STUB_BYTES;
+        let ret: i64;
+        // SAFETY: by the type invariant the stub is Xen's `mov $nr, %eax;
+        // vmmcall/vmcall; ret`. The 64-bit hypercall ABI takes arguments in
+        // rdi, rsi, rdx, r10, r8 and returns in rax; a debug Xen clobbers the
+        // argument registers, so all are declared clobbered. Pointer
+        // arguments are guest physical addresses of identity-mapped memory
+        // the caller prepared.
+        unsafe {
+            asm!(
+                "call {stub}",
+                stub = in(reg) stub,
+                inlateout("rdi") a[0] => _,
+                inlateout("rsi") a[1] => _,
+                inlateout("rdx") a[2] => _,
+                inlateout("r10") a[3] => _,
+                inlateout("r8") a[4] => _,
+                lateout("rax") ret,
+                lateout("rcx") _,
+                lateout("r9") _,
+                lateout("r11") _,
+            );
+        }
+        ret
+    }
+
+    /// Writes bytes to Xen's console.
+    pub fn console_write(&self, b: &[u8]) {
+        if !b.is_empty() {
+            self.call(HYPERCALL_CONSOLE_IO, [CONSOLEIO_WRITE, b.len() as u64, b.as_ptr() as u64, 0, 0]);
+        }
+    }
+
+    /// `SCHEDOP_shutdown(SHUTDOWN_poweroff)`: as dom0, this halts the
+    /// machine.
+    pub fn poweroff(&self) -> ! {
+        let reason = SHUTDOWN_POWEROFF;
+        loop {
+            self.call(HYPERCALL_SCHED_OP, [SCHEDOP_SHUTDOWN, core::ptr::addr_of!(reason) as u64, 0, 0, 0]);
+        }
+    }
+}
+
+/// A line-buffered writer to Xen's console (one hypercall per line).
+pub struct Console<'a> {
+    hc: &'a Hypercalls,
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl<'a> Console<'a> {
+    /// An empty line.
+    pub fn new(hc: &'a Hypercalls) -> Self {
+        Console { hc, buf: [0; 160], len: 0 }
+    }
+
+    fn flush(&mut self) {
+        self.hc.console_write(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl fmt::Write for Console<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+            if b == b'\n' {
+                self.flush();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Console<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

@@ -1,0 +1,269 @@
+//! Static shared memory through `XEN_DOMCTL_static_shm`, issued by the
+//! guest on itself (it is the control domain).
+
+use hypercall_abi::domctl::{self, Domctl};
+use hypercall_abi::sshm::{self, Entry, Name, StaticShm};
+use hypercall_abi::{hypercall, Errno, Gfn, PAGE_SIZE};
+
+use crate::util::{self, check, errno, page, ret, scratch, Fail};
+use crate::{Guest, WriteOutcome, FREE_GFNS};
+
+/// Pages of the regions the scenarios create.
+const REGION_PAGES: u64 = 4;
+/// Pages of the region whose return to the free pool is checked: big enough
+/// that the drop in free pages cannot be noise.
+const POOL_REGION_PAGES: u64 = 64;
+
+/// Issues the domctl with `op` on the caller; returns its value and the
+/// sub-op struct as Xen left it (the OUT fields).
+fn call_raw<G: Guest + ?Sized>(g: &mut G, d: &Domctl) -> (i64, StaticShm) {
+    let gpa = scratch(g, page::ARGS, 0);
+    g.write(gpa, &d.to_bytes());
+    let r = g.hypercall(hypercall::DOMCTL, [gpa, 0, 0, 0, 0]);
+    let mut b = [0u8; domctl::SIZE];
+    g.read(gpa, &mut b);
+    (r, Domctl::from_bytes(&b).static_shm_payload())
+}
+
+fn call<G: Guest + ?Sized>(g: &mut G, op: &StaticShm) -> i64 {
+    let d = Domctl::static_shm(g.domid(), op);
+    call_raw(g, &d).0
+}
+
+fn name(s: &str) -> [u8; sshm::NAME_BYTES] {
+    match Name::new(s) {
+        Ok(n) => *n.field(),
+        Err(_) => [0; sshm::NAME_BYTES],
+    }
+}
+
+fn create_op(n: &str, pages: u64, prot: u32) -> StaticShm {
+    StaticShm {
+        op: sshm::OP_CREATE,
+        flags: sshm::F_PERSISTENT,
+        name: name(n),
+        nr_pages: pages,
+        prot,
+        ..Default::default()
+    }
+}
+
+fn attach_op(n: &str, gfn: Gfn, pages: u64, prot: u32) -> StaticShm {
+    StaticShm { op: sshm::OP_ATTACH, name: name(n), nr_pages: pages, gfn: gfn.0, prot, ..Default::default() }
+}
+
+fn detach_op(n: &str, gfn: Gfn) -> StaticShm {
+    StaticShm { op: sshm::OP_DETACH, name: name(n), gfn: gfn.0, ..Default::default() }
+}
+
+fn unlink_op(n: &str) -> StaticShm {
+    StaticShm { op: sshm::OP_UNLINK, name: name(n), ..Default::default() }
+}
+
+/// The `i`-th free gfn.
+fn free_gfn<G: Guest + ?Sized>(g: &G, i: u64) -> Gfn {
+    debug_assert!(i < FREE_GFNS);
+    Gfn(g.free_gfn().0 + i)
+}
+
+fn gpa(gfn: Gfn) -> u64 {
+    gfn.0 * PAGE_SIZE
+}
+
+/// Best-effort teardown whatever state a scenario stopped in: detach the
+/// given attachments, unlink the name. Errors are expected (the step may
+/// never have happened) and ignored.
+fn cleanup<G: Guest + ?Sized>(g: &mut G, n: &str, gfns: &[Gfn]) {
+    for &gfn in gfns {
+        call(g, &detach_op(n, gfn));
+    }
+    call(g, &unlink_op(n));
+}
+
+/// Runs `body`, then [`cleanup`].
+fn with_cleanup<G: Guest + ?Sized>(
+    g: &mut G,
+    n: &str,
+    gfns: &[Gfn],
+    body: impl FnOnce(&mut G) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    let r = body(g);
+    cleanup(g, n, gfns);
+    r
+}
+
+/// A value whose every page and word differ, so that a wrong mapping shows.
+fn pattern(page: u64, word: u64) -> u64 {
+    0x5348_4d00_0000_0000 | page << 16 | word
+}
+
+/// Create, attach read-write at a free gfn, write and read back through the
+/// mapping, detach, unlink.
+pub fn create_attach_rw(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_rw";
+    let at = free_gfn(g, 0);
+    with_cleanup(g, n, &[at], |g| {
+        ret("create", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach", call(g, &attach_op(n, at, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        // A new region is zeroed.
+        for p in 0..REGION_PAGES {
+            check("new region word", util::read_u64(g, gpa(at) + p * PAGE_SIZE + 8), 0)?;
+        }
+        for p in 0..REGION_PAGES {
+            for w in [0, 1, 511] {
+                util::write_u64(g, gpa(at) + p * PAGE_SIZE + w * 8, pattern(p, w));
+            }
+        }
+        for p in 0..REGION_PAGES {
+            for w in [0, 1, 511] {
+                check("word read back", util::read_u64(g, gpa(at) + p * PAGE_SIZE + w * 8), pattern(p, w))?;
+            }
+        }
+        ret("detach", call(g, &detach_op(n, at)), 0)?;
+        ret("unlink", call(g, &unlink_op(n)), 0)
+    })
+}
+
+/// Attach a region read-write and read-only at two gfns: both show the same
+/// memory, and a store through the read-only mapping does not change it
+/// (Xen either drops the store or injects a fault: both are a refusal, and
+/// which one is reported in the `info:` line).
+pub fn ro_attach_refuses_write(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_ro";
+    let rw = free_gfn(g, 16);
+    let ro = free_gfn(g, 32);
+    with_cleanup(g, n, &[rw, ro], |g| {
+        ret("create", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach rw", call(g, &attach_op(n, rw, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach ro", call(g, &attach_op(n, ro, REGION_PAGES, sshm::PROT_READ)), 0)?;
+        let a = 0x1122_3344_5566_7788;
+        util::write_u64(g, gpa(rw) + PAGE_SIZE + 64, a);
+        check("ro view of rw write", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
+        let outcome = g.probe_write(gpa(ro) + PAGE_SIZE + 64, !a);
+        match outcome {
+            WriteOutcome::Completed => g.print(format_args!("info: sshm ro store completed (dropped?)")),
+            WriteOutcome::Faulted(v) => g.print(format_args!("info: sshm ro store faulted, vector {v}")),
+        }
+        check("rw view after ro store", util::read_u64(g, gpa(rw) + PAGE_SIZE + 64), a)?;
+        check("ro view after ro store", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
+        ret("detach ro", call(g, &detach_op(n, ro)), 0)?;
+        ret("detach rw", call(g, &detach_op(n, rw)), 0)?;
+        ret("unlink", call(g, &unlink_op(n)), 0)
+    })
+}
+
+/// `OP_INFO` reports the size, the attachment count and the attached domain.
+pub fn info_counts_attachments(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_info";
+    let a = free_gfn(g, 48);
+    let b = free_gfn(g, 64);
+    with_cleanup(g, n, &[a, b], |g| {
+        ret("create", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach 1", call(g, &attach_op(n, a, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach 2", call(g, &attach_op(n, b, 1, sshm::PROT_READ)), 0)?;
+        let buf = scratch(g, page::ARRAYS, 0);
+        g.write(buf, &[0u8; Entry::SIZE]);
+        let info = StaticShm { op: sshm::OP_INFO, name: name(n), buffer: buf, ..Default::default() };
+        ret("info", call(g, &info), 0)?;
+        let mut e = [0u8; Entry::SIZE];
+        g.read(buf, &mut e);
+        let e = Entry::from_bytes(&e);
+        check("entry nr_pages", e.nr_pages, REGION_PAGES)?;
+        check("entry nr_attachments", e.nr_attachments.into(), 2)?;
+        check("entry nr_domids", e.nr_domids.into(), 1)?;
+        check("entry domids[0]", e.domids[0].into(), g.domid().0.into())?;
+        check("entry persistent", (e.flags & sshm::F_PERSISTENT).into(), sshm::F_PERSISTENT.into())?;
+        Ok(())
+    })
+}
+
+/// Free pages drop when a region is created and come all back after detach
+/// and unlink: the pages went back to Xen's heap, nothing leaked.
+pub fn pages_back_in_free_pool(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_pool";
+    let at = free_gfn(g, 0);
+    let before = match g.free_pages() {
+        Ok(v) => v,
+        Err(e) => return ret("physinfo", e.to_ret(), 0),
+    };
+    with_cleanup(g, n, &[at], |g| {
+        ret("create", call(g, &create_op(n, POOL_REGION_PAGES, sshm::PROT_RW)), 0)?;
+        let during = g.free_pages().unwrap_or(before);
+        g.print(format_args!("info: free pages before {before}, with region {during}"));
+        check("free pages dropped by at least the region", u64::from(before - during >= POOL_REGION_PAGES), 1)?;
+        ret("attach", call(g, &attach_op(n, at, POOL_REGION_PAGES, sshm::PROT_RW)), 0)?;
+        util::write_u64(g, gpa(at) + 8, 42);
+        ret("detach", call(g, &detach_op(n, at)), 0)?;
+        ret("unlink", call(g, &unlink_op(n)), 0)?;
+        let after = g.free_pages().unwrap_or(0);
+        g.print(format_args!("info: free pages after unlink {after}"));
+        check("free pages after unlink", after, before)
+    })
+}
+
+/// A non-zero reserved field is `-EINVAL`.
+pub fn bad_reserved_field(g: &mut dyn Guest) -> Result<(), Fail> {
+    let mut op = create_op("smoke_bad", REGION_PAGES, sshm::PROT_RW);
+    op.reserved[2] = 1;
+    let r = call(g, &op);
+    cleanup(g, "smoke_bad", &[]);
+    errno("create", r, Errno::EINVAL)
+}
+
+/// An unknown sub-op is `-EOPNOTSUPP`.
+pub fn bad_op(g: &mut dyn Guest) -> Result<(), Fail> {
+    let op = StaticShm { op: 99, name: name("smoke_bad"), ..Default::default() };
+    errno("op 99", call(g, &op), Errno::EOPNOTSUPP)
+}
+
+/// A name with a character outside `[A-Za-z0-9_]` is `-EINVAL`.
+pub fn bad_name(g: &mut dyn Guest) -> Result<(), Fail> {
+    let mut op = create_op("smoke_bad", REGION_PAGES, sshm::PROT_RW);
+    op.name[5] = b'-';
+    errno("create", call(g, &op), Errno::EINVAL)
+}
+
+/// A region above the hard size cap is `-E2BIG`.
+pub fn too_big(g: &mut dyn Guest) -> Result<(), Fail> {
+    let op = create_op("smoke_big", sshm::REGION_PAGES_MAX + 1, sshm::PROT_RW);
+    let r = call(g, &op);
+    cleanup(g, "smoke_big", &[]);
+    errno("create", r, Errno::E2BIG)
+}
+
+/// Creating a name twice is `-EEXIST`.
+pub fn create_exists(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_twice";
+    with_cleanup(g, n, &[], |g| {
+        ret("create", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), 0)?;
+        errno("create again", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), Errno::EEXIST)
+    })
+}
+
+/// Attaching a name that does not exist is `-ENOENT`.
+pub fn attach_missing(g: &mut dyn Guest) -> Result<(), Fail> {
+    let at = free_gfn(g, 0);
+    errno("attach", call(g, &attach_op("smoke_missing", at, 1, sshm::PROT_RW)), Errno::ENOENT)
+}
+
+/// Attaching over the guest's own RAM is `-EBUSY`: RAM is never dropped.
+pub fn attach_over_ram(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_ram";
+    let ram = Gfn(scratch(g, page::PAYLOAD, 0) / PAGE_SIZE);
+    with_cleanup(g, n, &[ram], |g| {
+        util::write_u64(g, gpa(ram), 0xfeed);
+        ret("create", call(g, &create_op(n, 1, sshm::PROT_RW)), 0)?;
+        errno("attach over RAM", call(g, &attach_op(n, ram, 1, sshm::PROT_RW)), Errno::EBUSY)?;
+        check("RAM word after refused attach", util::read_u64(g, gpa(ram)), 0xfeed)
+    })
+}
+
+/// Attaching a read-only region read-write is refused (`-EACCES`).
+pub fn attach_rw_of_ro_region(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_rodef";
+    let at = free_gfn(g, 80);
+    with_cleanup(g, n, &[at], |g| {
+        ret("create", call(g, &create_op(n, 1, sshm::PROT_READ)), 0)?;
+        errno("attach rw", call(g, &attach_op(n, at, 1, sshm::PROT_RW)), Errno::EACCES)
+    })
+}
