@@ -1,10 +1,12 @@
 # The QEMU boot test (issue 7, tests/boot): Xen boots the no_std test kernel
 # as its PVH dom0, which runs the scenario list of tests/scenarios against
-# the real hypervisor. `make smoke` fails unless every scenario passed; the
-# console log stays in out/smoke/console.log.
+# the real hypervisor. `make smoke` fails unless every scenario passed and
+# the result lines equal the simulator's (one list, two worlds). The console
+# log stays in out/smoke/console.log.
 #
 #   make smoke                          patched Xen from `make xen`
 #   make smoke SMOKE_XEN=path/xen.gz SMOKE_XEN_DEP=   any other Xen
+#   make smoke-sim                      the same list in the simulator only
 #
 # The kernel builds with the hypervisor's Rust recipe (DESIGN.md section 6)
 # in its own target directory; tests/boot and tests/scenarios are not
@@ -16,10 +18,21 @@ SMOKE_OUT ?= out/smoke
 SMOKE_KERNEL := build/smoke-kernel/x86_64-unknown-none/release/smoke-kernel
 SMOKE_RUSTC ?= /usr/bin/rustc
 
-.PHONY: smoke smoke-kernel
+.PHONY: smoke smoke-kernel smoke-sim
 
 smoke-kernel: deps
 	cd tests/boot && RUSTC=$(SMOKE_RUSTC) RUSTC_BOOTSTRAP=1 $(CARGO) build --release --locked
 
-smoke: deps smoke-kernel $(SMOKE_XEN_DEP)
+# The scenario list against the simulator; its result lines go to
+# $(SMOKE_OUT)/sim-results.txt.
+smoke-sim: deps
+	mkdir -p $(SMOKE_OUT)
+	cd tests/scenarios && CARGO_TARGET_DIR=$(CURDIR)/build/scenarios \
+		SMOKE_SIM_RESULTS=$(CURDIR)/$(SMOKE_OUT)/sim-results.txt $(CARGO) test --locked
+
+smoke: deps smoke-kernel smoke-sim $(SMOKE_XEN_DEP)
 	bash tests/boot/run.sh $(SMOKE_XEN) $(SMOKE_KERNEL) $(SMOKE_OUT)
+	diff -u $(SMOKE_OUT)/sim-results.txt $(SMOKE_OUT)/results.txt
+	@echo "smoke: real Xen and the simulator agree on every scenario"
+
+TEST_TARGETS += smoke-sim

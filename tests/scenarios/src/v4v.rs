@@ -1,9 +1,12 @@
 //! V4V rings through `__HYPERVISOR_v4v_op`: the guest registers a ring in
 //! its own scratch page and sends to itself.
 
+use core::cell::RefCell;
 use hypercall_abi::v4v::{
-    self, Addr, Iov, MsgHeader, RegisterRing, RingData, RingDataEnt, RingHeader, SendAddr, UnregisterRing, Wire,
+    self, Addr, Iov, RegisterRing, RingData, RingDataEnt, RingHeader, SendAddr, UnregisterRing, Wire,
 };
+
+use hypercall_abi::ring::{prepare, RingError, RingMemory, RingReader};
 use hypercall_abi::{hypercall, Errno, PAGE_SIZE};
 
 use crate::util::{check, errno, page, ret, scratch, Fail};
@@ -17,8 +20,9 @@ const SRC_PORT: u32 = 0x7001;
 const RING_LEN: u32 = 512;
 /// The message type the scenarios send.
 const MSG_TYPE: u32 = 0x4d53;
-/// Largest payload the scenarios read back.
-const PAYLOAD_MAX: usize = 256;
+/// Payload of the wrapping scenario's messages: 224 ring bytes each, not a
+/// divisor of the ring, so headers and payloads both land across the end.
+const WRAP_PAYLOAD: usize = 200;
 
 fn op<G: Guest + ?Sized>(g: &mut G, cmd: u32, a1: u64, a2: u64, a3: u64, a4: u64) -> i64 {
     g.hypercall(hypercall::V4V_OP, [u64::from(cmd), a1, a2, a3, a4])
@@ -41,7 +45,12 @@ fn get<G: Guest + ?Sized, T: Wire>(g: &mut G, gpa: u64) -> T {
 fn register_at<G: Guest + ?Sized>(g: &mut G, p: u64, port: u32, len: u32, flags: u32) -> i64 {
     let ring = scratch(g, p, 0);
     g.write(ring, &[0u8; PAGE_SIZE as usize]);
-    put(g, ring, &RingHeader { magic: v4v::RING_MAGIC, len, ..Default::default() });
+    // `prepare` refuses bad lengths; the bad-input scenarios want Xen to
+    // see them, so they get the header written by hand.
+    let mut mem = GuestRing { g: RefCell::new(&mut *g), base: ring };
+    if prepare(&mut mem, len, 0).is_err() {
+        put(g, ring, &RingHeader { magic: v4v::RING_MAGIC, len, ..Default::default() });
+    }
     let reg = scratch(g, page::ARGS, 0);
     put(g, reg, &RegisterRing { port, partner: v4v::DOMID_ANY, len, ..Default::default() });
     let gfns = scratch(g, page::ARRAYS, 0);
@@ -100,28 +109,51 @@ fn sent(len: usize) -> i64 {
     len as i64
 }
 
-/// Reads the next message of the ring at scratch page `p` into `buf`,
-/// checking its header: stamped source (caller, `SRC_PORT`), type, length.
+/// A ring in guest memory, for `hypercall_abi::ring`'s reader.
+struct GuestRing<'a, G: ?Sized> {
+    g: RefCell<&'a mut G>,
+    base: u64,
+}
+
+impl<G: Guest + ?Sized> RingMemory for GuestRing<'_, G> {
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), RingError> {
+        self.g.borrow_mut().read(self.base + offset as u64, buf);
+        Ok(())
+    }
+    fn write(&mut self, offset: usize, buf: &[u8]) -> Result<(), RingError> {
+        self.g.get_mut().write(self.base + offset as u64, buf);
+        Ok(())
+    }
+}
+
+/// Reads the next message of the ring at scratch page `p` into `buf` with
+/// the guest-side reader, checking its header: stamped source (caller,
+/// `SRC_PORT`), type, length.
 fn recv<G: Guest + ?Sized>(g: &mut G, p: u64, buf: &mut [u8]) -> Result<(), Fail> {
-    let ring = scratch(g, p, 0);
-    let hdr: RingHeader = get(g, ring);
-    check("ring tx_ptr moved", u64::from(hdr.tx_ptr != hdr.rx_ptr), 1)?;
-    check("ring tx_ptr in range", u64::from(hdr.tx_ptr < hdr.len && hdr.tx_ptr % v4v::SLOT_BYTES == 0), 1)?;
-    let data = ring + u64::from(v4v::RING_HEADER_BYTES);
-    let msg: MsgHeader = get(g, data + u64::from(hdr.rx_ptr));
+    let me = g.domid().0;
+    let base = scratch(g, p, 0);
+    let mem = GuestRing { g: RefCell::new(g), base };
+    let mut reader = RingReader::new(mem, RING_LEN).map_err(|e| ring_fail("ring reader", e))?;
+    let msg = match reader.recv(buf) {
+        Ok(Some(m)) => m.header,
+        Ok(None) => return check("message waiting", 0, 1),
+        Err(e) => return Err(ring_fail("ring recv", e)),
+    };
     check("message length", u64::from(msg.len), buf.len() as u64)?;
     check("message type", u64::from(msg.msg_type), u64::from(MSG_TYPE))?;
-    check("stamped source domain", u64::from(msg.source.domain), u64::from(g.domid().0))?;
-    check("stamped source port", u64::from(msg.source.port), u64::from(SRC_PORT))?;
-    // The payload follows the header and may wrap around the ring's end.
-    let mut at = (hdr.rx_ptr + MsgHeader::SIZE as u32) % hdr.len;
-    for chunk in buf.chunks_mut(1) {
-        g.read(data + u64::from(at), chunk);
-        at = (at + 1) % hdr.len;
-    }
-    let next = (hdr.rx_ptr + v4v::message_bytes(msg.len).unwrap_or(0)) % hdr.len;
-    g.write(ring + 20, &next.to_le_bytes());
-    Ok(())
+    check("stamped source domain", u64::from(msg.source.domain), u64::from(me))?;
+    check("stamped source port", u64::from(msg.source.port), u64::from(SRC_PORT))
+}
+
+/// A reader error as a failure (its kind as the value).
+fn ring_fail(what: &'static str, e: RingError) -> Fail {
+    let got = match e {
+        RingError::Fault => 1,
+        RingError::Corrupt => 2,
+        RingError::BadLength => 3,
+        RingError::BufferTooSmall { .. } => 4,
+    };
+    Fail::Check { what, got, want: 0 }
 }
 
 fn filled<const N: usize>(seed: u8) -> [u8; N] {
@@ -172,9 +204,9 @@ pub fn send_wraps_ring(g: &mut dyn Guest) -> Result<(), Fail> {
         let mut wrapped = false;
         let mut last_tx = 0;
         for i in 0..12u8 {
-            let m = filled::<{ PAYLOAD_MAX - 56 }>(i);
+            let m = filled::<WRAP_PAYLOAD>(i);
             ret("sendv", sendv(g, &[&m]), sent(m.len()))?;
-            let mut got = [0u8; PAYLOAD_MAX - 56];
+            let mut got = [0u8; WRAP_PAYLOAD];
             recv(g, page::RING, &mut got)?;
             check("payload matches", u64::from(got == m), 1)?;
             let hdr: RingHeader = get(g, scratch(g, page::RING, 0));
