@@ -361,6 +361,7 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
     for d in m.doms.clone() {
         if d.state == DomainState::Running {
             s.destroy_domain(d.id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            s.check_invariants().map_err(|e| TestCaseError::fail(format!("teardown of d{}:\n{e}", d.id.0)))?;
         }
     }
     prop_assert!(s.machine().zombies().is_empty(), "zombies after teardown: {:?}", s.machine().zombies());
