@@ -19,6 +19,8 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
+#include <xen/sshm.h>
+
 #include "libxlu_internal.h"
 
 #define SSHM_PAGE_SIZE   4096ULL
