@@ -157,9 +157,7 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                 } else {
                     reregister(&s, id, port, pid, len, gfn)
                 };
-                let want = if !m.doms[d].live {
-                    err(Errno::ESRCH)
-                } else if pid != DOMID_ANY && !m.live_id(DomId(pid)) {
+                let want = if !m.doms[d].live || (pid != DOMID_ANY && !m.live_id(DomId(pid))) {
                     err(Errno::ESRCH)
                 } else if let Some(l) = existing {
                     if l == len {

@@ -19,16 +19,14 @@ fn messages_wrap_headers_do_not_and_one_slot_stays_free() {
     let s = sim(4096, 10);
     let (a, b) = (dom(&s, 64), dom(&s, 64));
     assert_eq!(register(&s, a, 1, DOMID_ANY, 128, G), 0);
-    let mut seq = 0;
-    for round in 0..40 {
-        let len = (round * 7) % 60;
-        let p = payload(b, seq, len);
-        assert_eq!(send(&s, b, 3, a, 1, &p, round as u32), len as i64);
+    for round in 0..40u32 {
+        let len = (round as usize * 7) % 60;
+        let p = payload(b, round, len);
+        assert_eq!(send(&s, b, 3, a, 1, &p, round), len as i64);
         let got = drain(&s, a, G, 128);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, p);
-        assert_eq!((got[0].0.msg_type, got[0].0.source), (round as u32, Addr { port: 3, domain: b.0, pad: 0 }));
-        seq += 1;
+        assert_eq!((got[0].0.msg_type, got[0].0.source), (round, Addr { port: 3, domain: b.0, pad: 0 }));
     }
     // Fill: 128 bytes hold 112 of messages (one slot always free).
     assert_eq!(send(&s, b, 3, a, 1, &[0; 48], 0), 48); // 64
