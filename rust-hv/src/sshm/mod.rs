@@ -395,8 +395,11 @@ impl<P: Platform> Sshm<P> {
         let domid = p.domain_info(d).id;
         self.state.with(|s| {
             while let Some(i) = s.first_of(domid) {
+                // An attach that never finished is undone as if it failed,
+                // taking a region it created with it.
+                let rollback = s.attachment(i).is_some_and(|a| a.phase == Phase::Attaching);
                 unmap(p, s, d, i, u64::MAX);
-                s.remove_attachment(p, i, false);
+                s.remove_attachment(p, i, rollback);
             }
             debug_assert!(s.first_of(domid).is_none());
             self.debug_check(s);

@@ -55,6 +55,13 @@ impl Env {
         (ret(r), d.static_shm_payload())
     }
 
+    /// Issues `op` on `target` from the control domain with the argument
+    /// at `scratch` (one page per concurrent toolstack).
+    pub fn call_from_at(&self, scratch: u64, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
+        let mut d = Domctl::static_shm(target, op);
+        ret(self.sim.domctl(self.dom0, scratch, &mut d))
+    }
+
     /// Issues `op` on `target` from the control domain.
     pub fn call(&self, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
         self.call_from(self.dom0, target, op).0
@@ -153,4 +160,32 @@ pub fn detach(n: &str, gfn: u64) -> StaticShm {
 
 pub fn unlink(n: &str) -> StaticShm {
     op(sshm::OP_UNLINK, n)
+}
+
+/// Where a stepped (one continuation at a time) domctl lives.
+pub const STEP_GPA: u64 = 0x3000;
+
+impl Env {
+    /// Writes the domctl for a stepped call of `op` on `target`.
+    pub fn stepped(&self, target: DomId, op: &StaticShm) {
+        let d = Domctl::static_shm(target, op);
+        self.sim.guest_write(self.dom0, STEP_GPA, &d.to_bytes()).expect("scratch");
+    }
+
+    /// Runs one step of the stepped call.
+    pub fn step(&self) -> simulator::Step {
+        self.sim.hypercall_step(self.dom0, hypercall_abi::hypercall::DOMCTL, [STEP_GPA, 0, 0, 0, 0])
+    }
+
+    /// The stepped call's argument as it is now in guest memory.
+    pub fn stepped_op(&self) -> StaticShm {
+        let mut b = [0u8; hypercall_abi::domctl::SIZE];
+        self.sim.guest_read(self.dom0, STEP_GPA, &mut b).expect("scratch");
+        Domctl::from_bytes(&b).static_shm_payload()
+    }
+
+    /// Rewrites the stepped call's argument (a toolstack tampering with it).
+    pub fn set_stepped_op(&self, target: DomId, op: &StaticShm) {
+        self.stepped(target, op);
+    }
 }
