@@ -246,12 +246,47 @@ impl Sim {
         self.machine.set_ram_type(d, gfn, writable)
     }
 
-    /// Runs every invariant checker; the error lists every failure and the
-    /// seed to replay the run with.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    /// Runs the machine's checkers only, for tests that drive the
+    /// `Platform` directly (sshm frames allocated outside any region).
+    pub fn check_machine_invariants(&self) -> Result<(), String> {
         let st = self.machine.lock();
-        checker::check(&st, self.machine.sshm_pages_max())
-            .map_err(|e| format!("{e}\n(seed {:#x}: replay with SIM_SEED={:#x})", self.seed(), self.seed()))
+        checker::check(&st, self.machine.sshm_pages_max()).map_err(|e| self.with_seed(e))
+    }
+
+    /// Runs every machine checker and the sshm registry's own checks; the
+    /// error lists every failure and the seed to replay the run with. Call
+    /// it when no hypercall is in flight. Frames allocated with
+    /// `Platform::sshm_alloc` outside any region are allowed here (tests
+    /// use them to build p2m entries); [`Sim::check_all_invariants`] also
+    /// holds every sshm frame to a region.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let registry = self.hv.sshm.check_invariants().map_err(|e| format!("sshm registry: {e}"));
+        let machine = self.check_machine_invariants();
+        match (machine, registry) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(m), Ok(())) => Err(m),
+            (Ok(()), Err(r)) => Err(self.with_seed(r)),
+            (Err(m), Err(r)) => Err(format!("{r}\n{m}")),
+        }
+    }
+
+    /// Every sshm frame allocation is accounted to a live region, and no
+    /// region's pages are missing from the pseudo-domain.
+    pub fn check_sshm_accounting(&self) -> Result<(), String> {
+        // The registry's lock first, never nested with the machine lock.
+        let region_pages = self.hv.sshm.stats().pages;
+        let machine_pages = self.machine.sshm_pages();
+        checker::sshm::check_regions(machine_pages, region_pages).map_err(|e| self.with_seed(e))
+    }
+
+    /// [`Sim::check_invariants`] and [`Sim::check_sshm_accounting`].
+    pub fn check_all_invariants(&self) -> Result<(), String> {
+        self.check_invariants()?;
+        self.check_sshm_accounting()
+    }
+
+    fn with_seed(&self, e: String) -> String {
+        format!("{e}\n(seed {:#x}: replay with SIM_SEED={:#x})", self.seed(), self.seed())
     }
 }
 

@@ -17,6 +17,7 @@ fn sim(frames: u64) -> Sim {
 }
 
 fn ok(s: &Sim) {
+    // The Platform is driven directly here: sshm frames belong to no region.
     if let Err(e) = s.check_invariants() {
         panic!("invariants: {e}");
     }
@@ -129,7 +130,7 @@ fn pins_need_owned_writable_ram() {
     m.page_unpin(mfn);
     ok(&s);
     m.page_unpin(mfn);
-    let e = s.check_invariants().unwrap_err();
+    let e = s.check_machine_invariants().unwrap_err();
     assert!(e.contains("not pinned"), "{e}");
 }
 
@@ -145,7 +146,7 @@ fn frame_access_after_free_is_reported() {
     m.sshm_free(mfn, 0);
     ok(&s);
     m.frame_read(mfn, 0, &mut b);
-    assert!(s.check_invariants().unwrap_err().contains("use after free"));
+    assert!(s.check_machine_invariants().unwrap_err().contains("use after free"));
 }
 
 #[test]
@@ -403,6 +404,17 @@ fn checker_catches_a_leaked_reference() {
     s.destroy_domain(d).unwrap();
     let e = s.check_invariants().unwrap_err();
     assert!(e.contains("leak") || e.contains("count 1 but 0 held"), "{e}");
+}
+
+#[test]
+fn sshm_frames_outside_any_region_are_reported() {
+    let s = sim(16);
+    let m = s.machine().sshm_alloc(0).unwrap();
+    assert_eq!(s.check_invariants(), Ok(()), "allowed for Platform-level tests");
+    let e = s.check_all_invariants().unwrap_err();
+    assert!(e.contains("regions account for 0"), "{e}");
+    s.machine().sshm_free(m, 0);
+    assert_eq!(s.check_all_invariants(), Ok(()));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod domains;
 mod p2m;
 mod refcount;
-mod sshm;
+pub(crate) mod sshm;
 
 use crate::machine::State;
 
