@@ -8,13 +8,18 @@
 //! (`try_reserve`) and comes back as `-ENOMEM`.
 
 #![no_std]
-#![cfg_attr(not(feature = "xen"), deny(unsafe_code))]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
 pub mod platform;
 pub mod sshm;
 pub mod v4v;
+// The only module with `unsafe`: the bindings, their safe wrapper and the
+// entry points (only in the Xen build).
+#[cfg(feature = "xen")]
+#[expect(unsafe_code)]
+pub mod xen;
 
 pub use hypercall_abi::{DomId, Errno, Gfn, Mfn, PageCount};
 pub use platform::Platform;

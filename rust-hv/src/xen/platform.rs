@@ -1,0 +1,215 @@
+//! The safe wrapper: [`Platform`] implemented over the C shim.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use hypercall_abi::{DomId, Errno, Gfn, Mfn};
+
+use super::bindings as b;
+use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
+
+/// Xen, as the logic sees it. Stateless: all state is Xen's.
+pub struct Xen;
+
+/// A counted reference to a `struct domain`.
+///
+/// # Invariants
+///
+/// `self.0` points to a live `struct domain` on which this value holds one
+/// reference (`get_domain()`), dropped by [`Drop`].
+pub struct Domain(NonNull<b::domain>);
+
+// SAFETY: A `struct domain` is shared by all CPUs in Xen; the reference count
+// that keeps it alive is atomic, so the handle may move between and be shared
+// by CPUs.
+unsafe impl Send for Domain {}
+// SAFETY: As above; the handle gives no unsynchronised access to the domain.
+unsafe impl Sync for Domain {}
+
+impl Domain {
+    /// The domain issuing the current hypercall, with a new reference.
+    pub fn current() -> Domain {
+        // SAFETY: In hypercall context `current->domain` is live; the shim
+        // takes a reference with `get_knownalive_domain()`.
+        let d = unsafe { b::rust_hv_domain_get_current() };
+        Domain(NonNull::new(d).expect("current domain is never NULL"))
+    }
+
+    /// Takes a new reference to a domain Xen hands to an entry point.
+    ///
+    /// # Safety
+    ///
+    /// `d` must point to a `struct domain` that is alive for the duration
+    /// of this call (the caller holds a reference).
+    pub unsafe fn hold(d: NonNull<b::domain>) -> Domain {
+        // SAFETY: `d` is alive per this function's contract.
+        unsafe { b::rust_hv_domain_hold(d.as_ptr()) };
+        Domain(d)
+    }
+
+    fn ptr(&self) -> *mut b::domain {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // SAFETY: By the invariant this value holds one reference; it is
+        // dropped exactly once, here.
+        unsafe { b::rust_hv_domain_put(self.ptr()) }
+    }
+}
+
+/// A Xen `spinlock_t` next to the data it protects.
+///
+/// # Invariants
+///
+/// `raw` was initialised by `spin_lock_init()`, and `data` is only accessed
+/// with `raw` held.
+pub struct SpinLock<T> {
+    raw: UnsafeCell<b::rust_hv_lock>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: The data moves with the lock; it is `Send`.
+unsafe impl<T: Send> Send for SpinLock<T> {}
+// SAFETY: The data is only reached with the spinlock held (the invariant), so
+// sharing the lock between CPUs gives exclusive access one at a time.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T: Send> Lock<T> for SpinLock<T> {
+    fn new(v: T) -> Self {
+        let mut raw = b::rust_hv_lock { opaque: [0; 4] };
+        // SAFETY: `raw` is valid storage for a `spinlock_t` (shim.c checks
+        // the size). An unlocked ticket lock has no self-references, so
+        // moving it afterwards is fine.
+        unsafe { b::rust_hv_lock_init(&mut raw) };
+        SpinLock { raw: UnsafeCell::new(raw), data: UnsafeCell::new(v) }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: `raw` is an initialised spinlock (the invariant); it is not
+        // moved while borrowed.
+        unsafe { b::rust_hv_lock(self.raw.get()) };
+        // SAFETY: The lock is held, so this is the only reference to `data`
+        // until it is released below (the closure cannot re-enter: the trait
+        // forbids it and a re-entry would deadlock, not alias).
+        let r = f(unsafe { &mut *self.data.get() });
+        // SAFETY: Taken above by this CPU.
+        unsafe { b::rust_hv_unlock(self.raw.get()) };
+        r
+    }
+}
+
+fn errno(rc: i32) -> Result<(), Errno> {
+    if rc < 0 {
+        Err(Errno(-rc))
+    } else {
+        Ok(())
+    }
+}
+
+impl Platform for Xen {
+    type Lock<T: Send> = SpinLock<T>;
+    type Domain = Domain;
+
+    fn domain(&self, id: DomId) -> Result<Domain, Errno> {
+        let mut d = core::ptr::null_mut();
+        // SAFETY: `d` is a valid out pointer; on success the shim stores a
+        // domain with a reference taken by `get_domain_by_id()`.
+        errno(unsafe { b::rust_hv_domain_get(id.0, &mut d) })?;
+        NonNull::new(d).map(Domain).ok_or(Errno::ESRCH)
+    }
+
+    fn domain_info(&self, d: &Domain) -> DomainInfo {
+        let mut i = b::rust_hv_domain_info { domid: 0, translated: false, dying: false, control: false };
+        // SAFETY: `d` holds a reference, so the domain is alive; `i` is a
+        // valid out pointer.
+        unsafe { b::rust_hv_domain_info(d.ptr(), &mut i) };
+        DomainInfo { id: DomId(i.domid), translated: i.translated, dying: i.dying, control: i.control }
+    }
+
+    fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
+        let mut mfn = 0;
+        // SAFETY: `mfn` is a valid out pointer.
+        errno(unsafe { b::rust_hv_sshm_alloc(order, &mut mfn) })?;
+        Ok(Mfn(mfn))
+    }
+
+    fn sshm_free(&self, mfn: Mfn, order: u32) {
+        // SAFETY: The caller got `mfn`/`order` from `sshm_alloc` and gives
+        // back its allocation reference once (the Platform contract); the
+        // shim only drops references, it never dereferences Rust memory.
+        unsafe { b::rust_hv_sshm_free(mfn.0, order) }
+    }
+
+    fn p2m_insert(&self, d: &Domain, gfn: Gfn, mfn: Mfn, order: u32, kind: P2mKind) -> Result<(), Errno> {
+        let kind = match kind {
+            P2mKind::SharedRo => b::RUST_HV_P2M_SHARED_RO,
+            P2mKind::SharedRw => b::RUST_HV_P2M_SHARED_RW,
+        };
+        // SAFETY: `d` is alive (it holds a reference); the shim checks the
+        // frames, the range and the p2m state itself.
+        errno(unsafe { b::rust_hv_p2m_insert(d.ptr(), gfn.0, mfn.0, order, kind) })
+    }
+
+    fn p2m_remove(&self, d: &Domain, gfn: Gfn, mfn: Mfn, order: u32) -> Result<(), Errno> {
+        // SAFETY: As for `p2m_insert`; the shim checks the entry is ours.
+        errno(unsafe { b::rust_hv_p2m_remove(d.ptr(), gfn.0, mfn.0, order) })
+    }
+
+    fn p2m_populated(&self, d: &Domain, gfn: Gfn, order: u32) -> bool {
+        // SAFETY: `d` is alive; a read-only p2m query.
+        unsafe { b::rust_hv_p2m_populated(d.ptr(), gfn.0, order) }
+    }
+
+    fn page_pin_writable(&self, d: &Domain, gfn: Gfn) -> Result<Mfn, Errno> {
+        let mut mfn = 0;
+        // SAFETY: `d` is alive; `mfn` is a valid out pointer.
+        errno(unsafe { b::rust_hv_page_pin_writable(d.ptr(), gfn.0, &mut mfn) })?;
+        Ok(Mfn(mfn))
+    }
+
+    fn page_unpin(&self, mfn: Mfn) {
+        // SAFETY: The caller pinned `mfn` with `page_pin_writable` and drops
+        // that pin once (the Platform contract).
+        unsafe { b::rust_hv_page_unpin(mfn.0) }
+    }
+
+    fn frame_read(&self, mfn: Mfn, offset: usize, buf: &mut [u8]) {
+        assert!(offset.checked_add(buf.len()).is_some_and(|end| end <= hypercall_abi::PAGE_SIZE as usize));
+        // SAFETY: The crate holds a reference on `mfn` (the Platform
+        // contract), the range stays inside the frame (asserted), and `buf`
+        // is valid for `buf.len()` bytes of writes.
+        unsafe { b::rust_hv_frame_read(mfn.0, offset as _, buf.as_mut_ptr().cast::<c_void>(), buf.len() as _) }
+    }
+
+    fn frame_write(&self, mfn: Mfn, offset: usize, buf: &[u8]) {
+        assert!(offset.checked_add(buf.len()).is_some_and(|end| end <= hypercall_abi::PAGE_SIZE as usize));
+        // SAFETY: As for `frame_read`, with `buf` valid for reads.
+        unsafe { b::rust_hv_frame_write(mfn.0, offset as _, buf.as_ptr().cast::<c_void>(), buf.len() as _) }
+    }
+
+    fn copy_from_guest(&self, _caller: &Domain, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; the guest
+        // address is checked by Xen's guest-access routines. They act on the
+        // current domain, which is always the caller of a hypercall.
+        errno(unsafe { b::rust_hv_copy_from_guest(buf.as_mut_ptr().cast::<c_void>(), addr, buf.len() as _) })
+    }
+
+    fn copy_to_guest(&self, _caller: &Domain, addr: u64, buf: &[u8]) -> Result<(), Errno> {
+        // SAFETY: As for `copy_from_guest`, with `buf` valid for reads.
+        errno(unsafe { b::rust_hv_copy_to_guest(addr, buf.as_ptr().cast::<c_void>(), buf.len() as _) })
+    }
+
+    fn send_virq(&self, d: &Domain, virq: u32) {
+        // SAFETY: `d` is alive; Xen checks the VIRQ number.
+        unsafe { b::rust_hv_send_virq(d.ptr(), virq) }
+    }
+
+    fn preempt_check(&self) -> bool {
+        // SAFETY: No arguments; reads per-CPU softirq state.
+        unsafe { b::rust_hv_preempt_check() }
+    }
+}
