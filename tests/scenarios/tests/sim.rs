@@ -68,7 +68,7 @@ impl Guest for SimGuest {
 
 #[test]
 fn every_scenario_passes_in_the_simulator() {
-    assert!(SCRATCH_GPA + SCRATCH_PAGES * PAGE_SIZE <= RAM_PAGES * PAGE_SIZE);
+    const { assert!(SCRATCH_GPA + SCRATCH_PAGES * PAGE_SIZE <= RAM_PAGES * PAGE_SIZE) };
     let sim = Sim::new(Config::default());
     let dom = sim.create_domain(DomainKind::Pvh, RAM_PAGES, true).expect("dom0");
     let mut g = SimGuest { sim, dom, lines: Vec::new() };
