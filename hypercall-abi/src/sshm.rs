@@ -17,7 +17,8 @@
 //!   unlink); detach of a `(gfn, name)` the target does not have attached; a
 //!   continued attach whose attachment was detached meanwhile (cancelled).
 //! - `-EEXIST`: create of an existing name; attach with `F_CREATE` of an
-//!   existing region whose size differs from the requested one.
+//!   existing region whose size or persistence differs from the requested
+//!   one.
 //! - `-EACCES`: attach `prot` above the region's maximum (RW of an RO region),
 //!   like POSIX `shm_open(O_RDWR)` of a read-only object.
 //! - `-EINVAL`: attach `offset + nr_pages` beyond the region; detach
@@ -60,8 +61,12 @@ pub const OP_LIST: u32 = 6;
 /// when its last attachment goes.
 pub const F_PERSISTENT: u32 = 1 << 0;
 /// Flag (attach): create the region if the name does not exist, atomically
-/// with the attach (create-or-open). `nr_pages`/`size_pages` and `prot` then
-/// describe the region too.
+/// with the attach (create-or-open). `size_pages` (or `offset + nr_pages`)
+/// and `F_PERSISTENT` then describe the region too, and must match an
+/// existing one (`-EEXIST`). A region made this way allows read-write
+/// attachments whatever the first attachment's `prot`, so the order in which
+/// guests start does not matter; a read-only region is made with
+/// `OP_CREATE`.
 pub const F_CREATE: u32 = 1 << 1;
 /// All input flags.
 pub const F_ALL: u32 = F_PERSISTENT | F_CREATE;
@@ -121,8 +126,7 @@ pub struct StaticShm {
     pub buffer: u64,
     /// List: IN capacity of `buffer`, OUT entries written.
     pub nr_entries: u32,
-    /// Create: the region's maximum `PROT_*`. Attach: the mapping's `PROT_*`
-    /// (and the maximum with `F_CREATE`).
+    /// Create: the region's maximum `PROT_*`. Attach: the mapping's `PROT_*`.
     pub prot: u32,
     /// Attach with `F_CREATE`: region size in pages (0 means `offset +
     /// nr_pages`).

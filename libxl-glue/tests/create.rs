@@ -269,12 +269,12 @@ fn hypervisor_errors_are_explained() {
         (
             &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x4000"],
             "static_shm[1] id=shared: cannot attach 0x4000 bytes at 0x10100000: a region with this id already exists \
-             with a different size (region_size, or offset + size, must match) (errno 17)",
+             with a different size or persistence (region_size, or offset + size, and persistent must match) (errno 17)",
         ),
         (
-            &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x8000"],
-            "static_shm[1] id=shared: cannot attach 0x8000 bytes at 0x10100000: the region's maximum access is \
-             read-only (its first user attached it with prot=ro), so prot=rw is refused (errno 13)",
+            &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x8000, persistent=yes"],
+            "static_shm[1] id=shared: cannot attach 0x8000 bytes at 0x10100000: a region with this id already exists \
+             with a different size or persistence (region_size, or offset + size, and persistent must match) (errno 17)",
         ),
         (
             &["id=fresh, begin=0x10000000, size=0x1000", "id=ram, begin=0x200000, size=0x1000"],

@@ -4,7 +4,9 @@
 
 mod sshm_common;
 
-use hypercall_abi::sshm::{self, StaticShm, F_CREATE, GFN_LIMIT, NAME_BYTES, PROT_READ, PROT_RW, REGION_PAGES_MAX};
+use hypercall_abi::sshm::{
+    self, StaticShm, F_CREATE, F_PERSISTENT, GFN_LIMIT, NAME_BYTES, PROT_READ, PROT_RW, REGION_PAGES_MAX,
+};
 use hypercall_abi::{hypercall, DomId, Errno};
 use simulator::grant::{MapGrantRef, GNTMAP_HOST_MAP, GNTTABOP_MAP_GRANT_REF};
 use simulator::{DomainKind, DomainState, GrantEntry};
@@ -166,7 +168,8 @@ fn gfn_overlapping_another_attachment() {
 fn ro_region_attached_rw() {
     let (env, g) = setup();
     refuse(&env, g, &attach("ro", 4, 0, SHM_GFN, PROT_RW), Errno::EACCES);
-    refuse(&env, g, &StaticShm { flags: F_CREATE, ..attach("ro", 4, 0, SHM_GFN, PROT_RW) }, Errno::EACCES);
+    let open_ro = StaticShm { flags: F_CREATE | F_PERSISTENT, ..attach("ro", 4, 0, SHM_GFN, PROT_RW) };
+    refuse(&env, g, &open_ro, Errno::EACCES);
     // Read-only is what it allows, and the guest cannot write through it.
     assert_eq!(env.call(g, &attach("ro", 4, 0, SHM_GFN, PROT_READ)), Ok(0));
     assert_eq!(env.poke(g, SHM_GFN, 0, 1), Err(Errno::EFAULT));
@@ -214,6 +217,28 @@ fn create_or_open_size_mismatch() {
     refuse(&env, g, &o, Errno::EEXIST);
     o.size_pages = 4;
     assert_eq!(env.call(g, &o), Ok(0));
+}
+
+#[test]
+fn create_or_open_persistence_mismatch() {
+    let (env, g) = setup();
+    // "rw" is transient: opening it as persistent is a disagreement.
+    refuse(&env, g, &open("rw", 4, SHM_GFN, PROT_RW, true), Errno::EEXIST);
+    // "ro" is persistent: opening it as transient is one too.
+    refuse(&env, g, &open("ro", 4, SHM_GFN, PROT_READ, false), Errno::EEXIST);
+    assert_eq!(env.call(g, &open("ro", 4, SHM_GFN, PROT_READ, true)), Ok(0));
+}
+
+/// Create-or-open makes a read-write region whatever the first prot, so a
+/// read-only guest that starts first does not lock writers out.
+#[test]
+fn create_or_open_by_a_reader_first_still_admits_writers() {
+    let (env, g) = setup();
+    let h = env.guest(DomainKind::Hvm, 16);
+    assert_eq!(env.call(g, &open("fresh", 4, SHM_GFN, PROT_READ, false)), Ok(0));
+    assert_eq!(env.call(h, &open("fresh", 4, SHM_GFN, PROT_RW, false)), Ok(0));
+    assert_eq!(env.poke(h, SHM_GFN, 0, 7), Ok(()));
+    assert_eq!(env.poke(g, SHM_GFN, 0, 1), Err(Errno::EFAULT));
 }
 
 #[test]

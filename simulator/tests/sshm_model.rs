@@ -208,7 +208,7 @@ impl Model {
         let (id, created) = match self.linked(n) {
             Some(id) => {
                 let r = &self.regions[&id];
-                if create && size != r.pages {
+                if create && (size != r.pages || (o.flags & F_PERSISTENT != 0) != r.persistent) {
                     return Err(Errno::EEXIST);
                 }
                 if o.prot & !r.max_prot != 0 {
@@ -219,7 +219,8 @@ impl Model {
                 }
                 (id, false)
             }
-            None if create => (self.create(n, size, o.prot, o.flags & F_PERSISTENT != 0, d)?, true),
+            // Create-or-open makes a read-write region whatever this prot.
+            None if create => (self.create(n, size, PROT_RW, o.flags & F_PERSISTENT != 0, d)?, true),
             None => return Err(Errno::ENOENT),
         };
         if o.gfn < self.ram_pages(d) {

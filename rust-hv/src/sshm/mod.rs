@@ -268,8 +268,11 @@ impl<P: Platform> Sshm<P> {
             Some(id) => {
                 let r = s.region(id).ok_or(Errno::ENOENT)?;
                 if op.flags & F_CREATE != 0 {
+                    // Create-or-open of an existing region: the attributes
+                    // the caller would have created it with must match, so
+                    // that racing creators cannot silently disagree.
                     let size = if op.size_pages == 0 { end } else { op.size_pages };
-                    if size != r.nr_pages {
+                    if size != r.nr_pages || (op.flags & F_PERSISTENT != 0) != r.persistent {
                         return Err(Errno::EEXIST);
                     }
                 }
@@ -284,7 +287,11 @@ impl<P: Platform> Sshm<P> {
             None if op.flags & F_CREATE != 0 => {
                 let size = if op.size_pages == 0 { end } else { op.size_pages };
                 let persistent = op.flags & F_PERSISTENT != 0;
-                (s.create(p, &self.limits, *name, size, op.prot, persistent, domid)?, true)
+                // The region is created read-write whatever this attachment's
+                // prot: which guest happens to start first must not decide
+                // what the others may do. A read-only region is made with
+                // `OP_CREATE`.
+                (s.create(p, &self.limits, *name, size, PROT_RW, persistent, domid)?, true)
             }
             None => return Err(Errno::ENOENT),
         };

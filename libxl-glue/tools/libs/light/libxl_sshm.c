@@ -28,11 +28,12 @@ static const char *sshm_strerror(int err)
                "another region)";
     case EEXIST:
         return "a region with this id already exists with a different size "
-               "(region_size, or offset + size, must match)";
+               "or persistence (region_size, or offset + size, and "
+               "persistent must match)";
     case EACCES:
     case EPERM:
-        return "the region's maximum access is read-only (its first user "
-               "attached it with prot=ro), so prot=rw is refused";
+        return "the region was created read-only (by a tool other than xl), "
+               "so prot=rw is refused";
     case ESRCH:
         return "the domain is dying";
     case ENOENT:
