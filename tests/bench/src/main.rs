@@ -42,12 +42,12 @@ pub struct Plan {
 }
 
 const FULL: Plan = Plan {
-    msg_batches: 9,
+    msg_batches: 25,
     msg_batch_bytes: 4 << 20,
     shm_pages_max: 1 << 18,
     registry_large: 10_000,
     registry_pairs: 200,
-    registry_batches: 15,
+    registry_batches: 40,
     callgrind: true,
     quick: false,
 };
@@ -69,6 +69,8 @@ pub struct MsgRow {
     pub size: usize,
     pub memcpy_ns: f64,
     pub v4v_ns: f64,
+    /// sendv with the receiver dropping the message unread.
+    pub v4v_send_ns: f64,
     pub vchan_ns: f64,
 }
 
@@ -84,8 +86,10 @@ pub struct ShmRow {
     /// Hypercalls an attach took without preemption.
     pub steps: u64,
     /// The simulator's populate of as much RAM (domain create with that RAM
-    /// minus a domain with one page), and its teardown.
+    /// minus a domain with one page), and its teardown (domain destroy,
+    /// likewise net).
     pub populate_ns: f64,
+    pub teardown_ns: f64,
 }
 
 /// Attach of a one-page region with `regions` other regions in the
@@ -170,58 +174,51 @@ fn measure_messages(plan: &Plan) -> Vec<MsgRow> {
             let mut m = msg::Memcpy::new(size);
             let mut v = msg::V4v::new(size);
             let mut c = msg::Vchan::new(size);
+            let mut vs = msg::V4v::send_only(size);
             let n = (plan.msg_batch_bytes / size).max(8) as u64;
             // memcpy is far faster: more rounds keep its batches measurable.
-            let ns = interleaved(&mut [&mut m, &mut v, &mut c], &[n * 16, n, n], plan.msg_batches);
-            let row = MsgRow { size, memcpy_ns: ns[0], v4v_ns: ns[1], vchan_ns: ns[2] };
+            let ns = interleaved(&mut [&mut m, &mut v, &mut c, &mut vs], &[n * 16, n, n, n], plan.msg_batches);
+            let row = MsgRow { size, memcpy_ns: ns[0], v4v_ns: ns[1], vchan_ns: ns[2], v4v_send_ns: ns[3] };
             eprintln!(
-                "  {size:>6} B: memcpy {:.0} ns, v4v {:.0} ns, vchan {:.0} ns",
-                row.memcpy_ns, row.v4v_ns, row.vchan_ns
+                "  {size:>6} B: memcpy {:.0} ns, v4v {:.0} ns (sendv alone {:.0} ns), vchan {:.0} ns",
+                row.memcpy_ns, row.v4v_ns, row.v4v_send_ns, row.vchan_ns
             );
             row
         })
         .collect()
 }
 
-/// Best of `reps` timings of `f`, in nanoseconds.
-fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_nanos() as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 fn measure_shm(plan: &Plan) -> Vec<ShmRow> {
     let mut rows = Vec::new();
     for &pages in shm::SIZES_PAGES.iter().filter(|&&p| p <= plan.shm_pages_max) {
-        let reps = if plan.quick { 3 } else { (4096 / pages).clamp(3, 200) as usize };
+        let reps = if plan.quick { 3 } else { (16384 / pages).clamp(5, 400) as usize };
         let env = shm::Env::new(pages, 0);
         // Populate first, while the pool is empty: the domain's RAM and the
         // region are never there together.
-        let populate_ns = {
+        let (populate_ns, teardown_ns) = {
             let s = &env.sim;
-            let mut base = f64::INFINITY;
-            let mut full = f64::INFINITY;
+            let mut base = (f64::INFINITY, f64::INFINITY);
+            let mut full = (f64::INFINITY, f64::INFINITY);
             for _ in 0..reps {
-                let t = Instant::now();
-                let d = s.create_domain(simulator::DomainKind::Hvm, 1, false).expect("domain");
-                base = base.min(t.elapsed().as_nanos() as f64);
-                s.destroy_domain(d).expect("destroy");
-                let t = Instant::now();
-                let d = s.create_domain(simulator::DomainKind::Hvm, pages, false).expect("populate");
-                full = full.min(t.elapsed().as_nanos() as f64);
-                s.destroy_domain(d).expect("destroy");
+                for (n, best) in [(1, &mut base), (pages, &mut full)] {
+                    let t = Instant::now();
+                    let d = s.create_domain(simulator::DomainKind::Hvm, n, false).expect("populate");
+                    let t1 = Instant::now();
+                    s.destroy_domain(d).expect("destroy");
+                    best.1 = best.1.min(t1.elapsed().as_nanos() as f64);
+                    best.0 = best.0.min((t1 - t).as_nanos() as f64);
+                }
             }
-            (full - base).max(0.0)
+            ((full.0 - base.0).max(0.0), (full.1 - base.1).max(0.0))
         };
-        let create_ns = best_of(reps, || {
+        let mut create_ns = f64::INFINITY;
+        for _ in 0..reps {
+            let t = Instant::now();
             env.create("bench", pages);
+            create_ns = create_ns.min(t.elapsed().as_nanos() as f64);
             guest::shm_call(&env.sim, env.dom0, env.dom0, &guest::shm_op(hypercall_abi::sshm::OP_UNLINK, "bench"))
                 .expect("unlink");
-        });
+        }
         env.create("bench", pages);
         for mapping in [shm::Mapping::Super, shm::Mapping::Small] {
             let gfn = mapping.gfn();
@@ -245,7 +242,17 @@ fn measure_shm(plan: &Plan) -> Vec<ShmRow> {
                 detach_ns / 1e3,
                 populate_ns / 1e3
             );
-            rows.push(ShmRow { pages, mapping, create_ns, attach_ns, detach_ns, entries, steps, populate_ns });
+            rows.push(ShmRow {
+                pages,
+                mapping,
+                create_ns,
+                attach_ns,
+                detach_ns,
+                entries,
+                steps,
+                populate_ns,
+                teardown_ns,
+            });
         }
         env.sim.check_invariants().unwrap_or_else(|e| panic!("{e}"));
     }

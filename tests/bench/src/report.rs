@@ -76,8 +76,9 @@ fn goals(r: &Results) -> Vec<(String, String, String)> {
         g.push((
             "V4V at 64 KiB >= 0.8 of memcpy".into(),
             format!(
-                "{ratio:.3} of memcpy (time){}",
-                irr.map(|x| format!(", {x:.3} (instructions)")).unwrap_or_default()
+                "sendv+receive {ratio:.3} of memcpy (time){}; sendv alone {:.3}",
+                irr.map(|x| format!(", {x:.3} (instructions)")).unwrap_or_default(),
+                m.memcpy_ns / m.v4v_send_ns
             ),
             verdict(ratio >= 0.8),
         ));
@@ -94,10 +95,12 @@ fn goals(r: &Results) -> Vec<(String, String, String)> {
     if let (Some(s2), Some(s4)) = (shm_row(r, big, Mapping::Super), shm_row(r, big, Mapping::Small)) {
         let ratio = s2.attach_ns / s2.populate_ns;
         let with_create = (s2.create_ns + s2.attach_ns) / s2.populate_ns;
+        let round = (s2.attach_ns + s2.detach_ns) / (s2.populate_ns + s2.teardown_ns);
         g.push((
             format!("attach {} <= 1.5x populate of as much RAM (simulator's populate)", human(big * 4096)),
             format!(
-                "attach {ratio:.2}x populate; create+attach {with_create:.2}x; 4K-only attach {:.2}x",
+                "attach {ratio:.2}x populate; create+attach {with_create:.2}x; attach+detach {round:.2}x \
+                 populate+teardown; 4K-only attach {:.2}x",
                 s4.attach_ns / s4.populate_ns
             ),
             verdict(ratio <= 1.5),
@@ -150,21 +153,24 @@ fn markdown(r: &Results) -> String {
     let _ = writeln!(s, "\n## Messages: sendv + receive\n");
     let _ = writeln!(
         s,
-        "| size | memcpy MB/s | V4V MB/s | vchan MB/s | V4V / memcpy | vchan / memcpy | V4V / vchan | V4V Ir/msg | vchan Ir/msg | memcpy Ir/msg |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| size | memcpy MB/s | V4V MB/s | V4V sendv alone MB/s | vchan MB/s | V4V / memcpy | sendv alone / memcpy | vchan / memcpy | V4V / vchan | V4V Ir/msg | sendv alone Ir/msg | vchan Ir/msg | memcpy Ir/msg |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for m in &r.msg {
         let f = |k: &str| ir(r, &format!("{k}/{}", m.size)).map_or("-".into(), |x| format!("{x:.0}"));
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.2} | {} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2} | {} | {} | {} | {} |",
             human(m.size as u64),
             mbps(m.size, m.memcpy_ns),
             mbps(m.size, m.v4v_ns),
+            mbps(m.size, m.v4v_send_ns),
             mbps(m.size, m.vchan_ns),
             m.memcpy_ns / m.v4v_ns,
+            m.memcpy_ns / m.v4v_send_ns,
             m.memcpy_ns / m.vchan_ns,
             m.vchan_ns / m.v4v_ns,
             f("v4v"),
+            f("v4vsend"),
             f("vchan"),
             f("memcpy"),
         );
@@ -179,12 +185,12 @@ fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "| region | entries | create us | attach us | detach us | attach pages/s | detach pages/s | p2m entries | hypercalls | populate us | attach / populate |\n|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| region | entries | create us | attach us | detach us | attach pages/s | detach pages/s | p2m entries | hypercalls | populate us | teardown us | attach / populate |\n|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for x in &r.shm {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.3e} | {:.3e} | {} | {} | {:.1} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.3e} | {:.3e} | {} | {} | {:.1} | {:.1} | {:.2} |",
             human(x.pages * 4096),
             x.mapping.label(),
             x.create_ns / 1e3,
@@ -195,6 +201,7 @@ fn markdown(r: &Results) -> String {
             x.entries,
             x.steps,
             x.populate_ns / 1e3,
+            x.teardown_ns / 1e3,
             x.attach_ns / x.populate_ns,
         );
     }
@@ -210,6 +217,27 @@ fn markdown(r: &Results) -> String {
         for f in &r.callgrind {
             let _ = writeln!(s, "| `{}` | {} | {} | {:.0} |", f.key, f.what, f.ops, f.ir_per_op);
         }
+    }
+    let per_page = |key: &str, pages: u64| ir(r, key).map(|x| x / pages as f64);
+    if let Some((k, pages)) = r
+        .callgrind
+        .iter()
+        .find_map(|f| f.key.strip_prefix("attach2m/").and_then(|p| p.parse::<u64>().ok()).map(|p| (f, p)))
+    {
+        let _ = k;
+        let a2 = per_page(&format!("attach2m/{pages}"), pages);
+        let a4 = per_page(&format!("attach4k/{pages}"), pages);
+        let pop = ir(r, &format!("populate/{pages}")).zip(ir(r, "populate/1")).map(|(a, b)| (a - b) / pages as f64);
+        let f = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.1}"));
+        let _ = writeln!(
+            s,
+            "\nPer 4 KiB page of a {} region: attach+detach with 2 MiB entries {} Ir, with 4 KiB entries {} Ir; \
+             populate+teardown of domain RAM (net of a one-page domain) {} Ir.",
+            human(pages * 4096),
+            f(a2),
+            f(a4),
+            f(pop)
+        );
     }
     if let Some(n) = &r.callgrind_note {
         let _ = writeln!(s, "\n{n}");
@@ -233,10 +261,11 @@ fn json(r: &Results) -> String {
         .iter()
         .map(|m| {
             format!(
-                "    {{\"size\": {}, \"memcpy_ns\": {}, \"v4v_ns\": {}, \"vchan_ns\": {}, \"v4v_over_memcpy\": {}, \"vchan_over_memcpy\": {}, \"v4v_over_vchan\": {}}}",
+                "    {{\"size\": {}, \"memcpy_ns\": {}, \"v4v_ns\": {}, \"v4v_sendv_alone_ns\": {}, \"vchan_ns\": {}, \"v4v_over_memcpy\": {}, \"vchan_over_memcpy\": {}, \"v4v_over_vchan\": {}}}",
                 m.size,
                 num(m.memcpy_ns),
                 num(m.v4v_ns),
+                num(m.v4v_send_ns),
                 num(m.vchan_ns),
                 num(m.memcpy_ns / m.v4v_ns),
                 num(m.memcpy_ns / m.vchan_ns),
@@ -250,7 +279,7 @@ fn json(r: &Results) -> String {
         .iter()
         .map(|x| {
             format!(
-                "    {{\"pages\": {}, \"mapping\": {}, \"create_ns\": {}, \"attach_ns\": {}, \"detach_ns\": {}, \"attach_pages_per_s\": {}, \"detach_pages_per_s\": {}, \"p2m_entries\": {}, \"hypercalls\": {}, \"populate_ns\": {}}}",
+                "    {{\"pages\": {}, \"mapping\": {}, \"create_ns\": {}, \"attach_ns\": {}, \"detach_ns\": {}, \"attach_pages_per_s\": {}, \"detach_pages_per_s\": {}, \"p2m_entries\": {}, \"hypercalls\": {}, \"populate_ns\": {}, \"teardown_ns\": {}}}",
                 x.pages,
                 json_str(x.mapping.label()),
                 num(x.create_ns),
@@ -260,7 +289,8 @@ fn json(r: &Results) -> String {
                 num(x.pages as f64 * 1e9 / x.detach_ns),
                 x.entries,
                 x.steps,
-                num(x.populate_ns)
+                num(x.populate_ns),
+                num(x.teardown_ns)
             )
         })
         .collect();
@@ -305,15 +335,16 @@ fn json(r: &Results) -> String {
 
 /// Data files and a gnuplot script; the PNGs if gnuplot is installed.
 fn plots(r: &Results, out: &Path) -> io::Result<()> {
-    let mut t = String::from("# size_bytes memcpy_MBps v4v_MBps vchan_MBps\n");
+    let mut t = String::from("# size_bytes memcpy_MBps v4v_MBps vchan_MBps v4v_sendv_alone_MBps\n");
     for m in &r.msg {
         let _ = writeln!(
             t,
-            "{} {:.3} {:.3} {:.3}",
+            "{} {:.3} {:.3} {:.3} {:.3}",
             m.size,
             mbps(m.size, m.memcpy_ns),
             mbps(m.size, m.v4v_ns),
-            mbps(m.size, m.vchan_ns)
+            mbps(m.size, m.vchan_ns),
+            mbps(m.size, m.v4v_send_ns)
         );
     }
     std::fs::write(out.join("throughput.dat"), t)?;
@@ -347,7 +378,8 @@ set xlabel 'message size (bytes)'
 set ylabel 'MB/s'
 plot 'throughput.dat' using 1:2 with linespoints title 'memcpy', \\
      '' using 1:3 with linespoints title 'V4V', \\
-     '' using 1:4 with linespoints title 'vchan (grant ring)'
+     '' using 1:4 with linespoints title 'vchan (grant ring)', \\
+     '' using 1:5 with linespoints title 'V4V sendv alone (receiver skips)'
 set output 'attach.png'
 set title 'Simulator: sshm attach time against region size'
 set xlabel 'region size (bytes)'
