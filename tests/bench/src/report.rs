@@ -368,7 +368,7 @@ fn plots(r: &Results, out: &Path) -> io::Result<()> {
     let gp = "\
 set terminal pngcairo size 900,560 noenhanced
 set grid
-set key top left
+set key bottom right
 set logscale x 2
 set logscale y 10
 set format x '%.0b%B'
