@@ -140,12 +140,14 @@ pub fn ro_attach_refuses_write(g: &mut dyn Guest) -> Result<(), Fail> {
         util::write_u64(g, gpa(rw) + PAGE_SIZE + 64, a);
         check("ro view of rw write", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
         let outcome = g.probe_write(gpa(ro) + PAGE_SIZE + 64, !a);
-        match outcome {
-            WriteOutcome::Completed => g.print(format_args!("info: sshm ro store completed (dropped?)")),
-            WriteOutcome::Faulted(v) => g.print(format_args!("info: sshm ro store faulted, vector {v}")),
-        }
         check("rw view after ro store", util::read_u64(g, gpa(rw) + PAGE_SIZE + 64), a)?;
         check("ro view after ro store", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
+        match outcome {
+            WriteOutcome::Completed => g.print(format_args!("info: store through the ro attachment was dropped")),
+            WriteOutcome::Faulted(v) => {
+                g.print(format_args!("info: store through the ro attachment faulted (vector {v})"))
+            }
+        }
         ret("detach ro", call(g, &detach_op(n, ro)), 0)?;
         ret("detach rw", call(g, &detach_op(n, rw)), 0)?;
         ret("unlink", call(g, &unlink_op(n)), 0)
@@ -265,5 +267,15 @@ pub fn attach_rw_of_ro_region(g: &mut dyn Guest) -> Result<(), Fail> {
     with_cleanup(g, n, &[at], |g| {
         ret("create", call(g, &create_op(n, 1, sshm::PROT_READ)), 0)?;
         errno("attach rw", call(g, &attach_op(n, at, 1, sshm::PROT_RW)), Errno::EACCES)
+    })
+}
+
+/// Detaching where nothing of the region is attached is `-ENOENT`.
+pub fn detach_not_attached(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_detach";
+    let at = free_gfn(g, 96);
+    with_cleanup(g, n, &[at], |g| {
+        ret("create", call(g, &create_op(n, 1, sshm::PROT_RW)), 0)?;
+        errno("detach", call(g, &detach_op(n, at)), Errno::ENOENT)
     })
 }

@@ -2,11 +2,12 @@
 //! its own scratch page and sends to itself.
 
 use core::cell::RefCell;
-use hypercall_abi::v4v::{
-    self, Addr, Iov, RegisterRing, RingData, RingDataEnt, RingHeader, SendAddr, UnregisterRing, Wire,
-};
 
 use hypercall_abi::ring::{prepare, RingError, RingMemory, RingReader};
+use hypercall_abi::v4v::{
+    self, Addr, Info, Iov, RegisterRing, RingData, RingDataEnt, RingHeader, RingId, RingInfo, SendAddr, UnregisterRing,
+    Wire,
+};
 use hypercall_abi::{hypercall, Errno, PAGE_SIZE};
 
 use crate::util::{check, errno, page, ret, scratch, Fail};
@@ -298,4 +299,38 @@ pub fn send_iov_pad(g: &mut dyn Guest) -> Result<(), Fail> {
 /// Sending to a port with no ring is `-ECONNREFUSED`.
 pub fn send_no_ring(g: &mut dyn Guest) -> Result<(), Fail> {
     errno("sendv", sendv(g, &[b"nobody"]), Errno::ECONNREFUSED)
+}
+
+/// After unregistering, the ring's port refuses messages.
+pub fn send_after_unregister(g: &mut dyn Guest) -> Result<(), Fail> {
+    ret("register", register(g), 0)?;
+    ret("unregister", unregister(g, PORT), 0)?;
+    errno("sendv", sendv(g, &[b"late"]), Errno::ECONNREFUSED)
+}
+
+/// `OP_INFO` counts what the caller sent and what its ring received.
+pub fn info_counts_messages(g: &mut dyn Guest) -> Result<(), Fail> {
+    with_ring(g, |g| {
+        let info = scratch(g, page::ARGS, 0);
+        let ring_info = scratch(g, page::ARGS, 512);
+        let me = g.domid().0;
+        let query = RingInfo { id: RingId { port: PORT, domain: me, partner: v4v::DOMID_ANY }, ..Default::default() };
+        put(g, ring_info, &query);
+        ret("info", op(g, v4v::OP_INFO, info, ring_info, 0, 0), 0)?;
+        let before: Info = get(g, info);
+        for m in [&b"one"[..], &b"three"[..]] {
+            ret("sendv", sendv(g, &[m]), sent(m.len()))?;
+        }
+        put(g, ring_info, &query);
+        ret("info", op(g, v4v::OP_INFO, info, ring_info, 0, 0), 0)?;
+        let after: Info = get(g, info);
+        let ring: RingInfo = get(g, ring_info);
+        check("info nr_rings", after.nr_rings.into(), 1)?;
+        check("info msgs_sent delta", after.msgs_sent - before.msgs_sent, 2)?;
+        check("info bytes_sent delta", after.bytes_sent - before.bytes_sent, 8)?;
+        check("info msgs_received delta", after.msgs_received - before.msgs_received, 2)?;
+        check("ring info len", ring.len.into(), RING_LEN.into())?;
+        check("ring info msgs", ring.msgs, 2)?;
+        check("ring info tx_ptr", ring.tx_ptr.into(), 2 * 32)
+    })
 }
