@@ -27,8 +27,8 @@ pub use util::Fail;
 /// [`Guest::scratch`]. Layout: see [`util::page`].
 pub const SCRATCH_PAGES: u64 = 8;
 /// Consecutive unpopulated gfns from [`Guest::free_gfn`] where the scenarios
-/// attach shared memory.
-pub const FREE_GFNS: u64 = 128;
+/// attach shared memory (16 MiB), 2 MiB-aligned.
+pub const FREE_GFNS: u64 = 4096;
 
 /// What a write through a read-only mapping did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +93,7 @@ pub static ALL: &[Scenario] = &[
     Scenario { name: "sshm_ro_attach_refuses_write", run: sshm::ro_attach_refuses_write },
     Scenario { name: "sshm_info_counts_attachments", run: sshm::info_counts_attachments },
     Scenario { name: "sshm_pages_back_in_free_pool", run: sshm::pages_back_in_free_pool },
+    Scenario { name: "sshm_large_attach", run: sshm::large_attach },
     Scenario { name: "sshm_bad_reserved_field", run: sshm::bad_reserved_field },
     Scenario { name: "sshm_bad_op", run: sshm::bad_op },
     Scenario { name: "sshm_bad_name", run: sshm::bad_name },

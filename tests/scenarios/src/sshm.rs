@@ -10,6 +10,12 @@ use crate::{Guest, WriteOutcome, FREE_GFNS};
 
 /// Pages of the regions the scenarios create.
 const REGION_PAGES: u64 = 4;
+/// Pages of the large region: 4 MiB, two 2 MiB superpages' worth, so that
+/// Xen can back and map it in 2 MiB chunks and a preemptible attach has
+/// something to preempt.
+const LARGE_REGION_PAGES: u64 = 1024;
+/// Where the large region is attached: 2 MiB-aligned, after the small ones.
+const LARGE_GFN_INDEX: u64 = 1024;
 /// Pages of the region whose return to the free pool is checked: big enough
 /// that the drop in free pages cannot be noise.
 const POOL_REGION_PAGES: u64 = 64;
@@ -277,5 +283,29 @@ pub fn detach_not_attached(g: &mut dyn Guest) -> Result<(), Fail> {
     with_cleanup(g, n, &[at], |g| {
         ret("create", call(g, &create_op(n, 1, sshm::PROT_RW)), 0)?;
         errno("detach", call(g, &detach_op(n, at)), Errno::ENOENT)
+    })
+}
+
+/// A 4 MiB region attached at a 2 MiB-aligned gfn: every page is distinct
+/// memory, written and read back through the mapping.
+pub fn large_attach(g: &mut dyn Guest) -> Result<(), Fail> {
+    let n = "smoke_large";
+    let at = free_gfn(g, LARGE_GFN_INDEX);
+    with_cleanup(g, n, &[at], |g| {
+        check("large gfn 2 MiB-aligned", u64::from(at.is_aligned(hypercall_abi::PAGE_ORDER_2M)), 1)?;
+        ret("create", call(g, &create_op(n, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("attach", call(g, &attach_op(n, at, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
+        for p in 0..LARGE_REGION_PAGES {
+            util::write_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512), pattern(p, p % 512));
+        }
+        for p in 0..LARGE_REGION_PAGES {
+            check(
+                "large region word",
+                util::read_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512)),
+                pattern(p, p % 512),
+            )?;
+        }
+        ret("detach", call(g, &detach_op(n, at)), 0)?;
+        ret("unlink", call(g, &unlink_op(n)), 0)
     })
 }
