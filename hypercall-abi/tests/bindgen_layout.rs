@@ -188,3 +188,23 @@ fn constants_agree() {
     assert_eq!(value("V4V_PENDING_PER_RING_MAX"), v4v::PENDING_PER_RING_MAX as u64);
     assert_eq!(value("V4V_FW_RULES_MAX"), v4v::FW_RULES_MAX as u64);
 }
+
+/// Compiles the public headers with clang as a 64-bit and as a 32-bit
+/// (compat) guest would, with `-Wpadded -Werror`: no struct has implicit
+/// padding, and the headers' `_Static_assert`s on sizes hold for both, so a
+/// 32-bit guest sees the same layout and needs no translation.
+#[test]
+fn headers_have_no_padding_and_one_layout_for_32_and_64_bit() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for arch in ["-m64", "-m32"] {
+        for h in ["sshm.h", "v4v.h"] {
+            let out = std::process::Command::new("clang")
+                .args([arch, "-ffreestanding", "-std=c11", "-Wpadded", "-Werror", "-fsyntax-only", "-x", "c"])
+                .arg(format!("-I{}", dir.join("tests/c").display()))
+                .arg(dir.join("include/public").join(h))
+                .output()
+                .expect("clang runs (make deps installs it)");
+            assert!(out.status.success(), "{h} {arch}:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

@@ -12,6 +12,11 @@
  *
  * The C mirror of the Rust crate hypercall-abi (src/v4v.rs), which is the
  * single source of truth; a bindgen test checks that they agree.
+ *
+ * Guests use these structs, so they take plain uint64_t (uint64_aligned_t is
+ * for tools only). Every 64-bit field sits at a multiple of 8 and every size
+ * is a multiple of 8, so the layout is the same for 32-bit (compat) and
+ * 64-bit guests and needs no translation.
  */
 
 #ifndef __XEN_PUBLIC_V4V_H__
@@ -94,7 +99,7 @@ struct xen_v4v_msg_hdr {
 typedef struct xen_v4v_msg_hdr xen_v4v_msg_hdr_t;
 
 struct xen_v4v_iov {
-    uint64_aligned_t base;      /* Guest address.              */
+    uint64_t base;      /* Guest address.              */
     uint32_t len;
     uint32_t pad;
 };
@@ -139,7 +144,7 @@ typedef struct xen_v4v_ring_data_ent xen_v4v_ring_data_ent_t;
 struct xen_v4v_ring_data {
     uint32_t nent;
     uint32_t pad;
-    uint64_aligned_t reserved;
+    uint64_t reserved;
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L
     struct xen_v4v_ring_data_ent data[];
 #endif
@@ -156,12 +161,12 @@ struct xen_v4v_info {
     uint32_t pending_max;
     uint32_t nr_rings;
     uint32_t pad;
-    uint64_aligned_t msgs_sent;
-    uint64_aligned_t bytes_sent;
-    uint64_aligned_t msgs_received;
-    uint64_aligned_t sends_full;
-    uint64_aligned_t global_msgs;
-    uint64_aligned_t global_bytes;
+    uint64_t msgs_sent;
+    uint64_t bytes_sent;
+    uint64_t msgs_received;
+    uint64_t sends_full;
+    uint64_t global_msgs;
+    uint64_t global_bytes;
 };
 typedef struct xen_v4v_info xen_v4v_info_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_info_t);
@@ -172,9 +177,9 @@ struct xen_v4v_ring_info {
     uint32_t tx_ptr;
     uint32_t rx_ptr;
     uint32_t nr_pending;
-    uint64_aligned_t msgs;
-    uint64_aligned_t bytes;
-    uint64_aligned_t full;
+    uint64_t msgs;
+    uint64_t bytes;
+    uint64_t full;
 };
 typedef struct xen_v4v_ring_info xen_v4v_ring_info_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_ring_info_t);
