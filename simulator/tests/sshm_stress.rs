@@ -63,7 +63,7 @@ fn sshm_stress() {
                             let prot = if rng.below(4) == 0 { PROT_READ } else { PROT_RW };
                             // Every creator of a name agrees on its persistence, as
                             // every xl config naming it does.
-                            let r = call(dom, &open(name, size, gfn, prot, n % 3 == 0));
+                            let r = call(dom, &open(name, size, gfn, prot, n.is_multiple_of(3)));
                             // EBUSY: this domain already has it there.
                             // ENOSPC: unlinked generations of the names
                             // still attached elsewhere fill the region cap.
@@ -88,7 +88,7 @@ fn sshm_stress() {
                             assert!(matches!(r, Ok(0) | Err(Errno::ENOENT)), "unlink: {r:?}");
                         }
                         7 => {
-                            let r = call(env.dom0, &create(name, size, PROT_RW, n % 3 == 0));
+                            let r = call(env.dom0, &create(name, size, PROT_RW, n.is_multiple_of(3)));
                             assert!(matches!(r, Ok(0) | Err(Errno::EEXIST | Errno::ENOSPC)), "create: {r:?}");
                         }
                         8 => {
