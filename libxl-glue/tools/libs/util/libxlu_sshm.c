@@ -13,7 +13,7 @@
  * every error names the config, the entry, the key and the value.
  */
 
-#include "libxl_osdeps.h" /* must come before any other headers */
+#define _GNU_SOURCE
 
 #include <ctype.h>
 #include <inttypes.h>
