@@ -13,7 +13,7 @@ set -euo pipefail
 die() { echo "tools: error: $*" >&2; exit 1; }
 [ $# -eq 2 ] || die "usage: $0 TREE DESTDIR"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TREE=$1
+TREE=$(mkdir -p "$(dirname "$1")" && cd "$(dirname "$1")" && pwd)/$(basename "$1")
 DEST=$(mkdir -p "$2" && cd "$2" && pwd)
 
 [ -f "$ROOT/xen-patches/series" ] || die "xen-patches/series missing (the Xen build part is not there yet)"
@@ -23,14 +23,28 @@ grep -q '^@tools-sshm' "$ROOT/xen-patches/series" || die "xen-patches/series lac
 bash "$ROOT/xen-patches/apply.sh" "$TREE"
 
 cd "$TREE"
-if [ ! -f config/Tools.mk ] || [ configure -nt config/Tools.mk ]; then
-    ./configure --prefix=/usr --disable-stubdom --disable-qemu-traditional \
-        --disable-rombios --disable-seabios --disable-ipxe --disable-ocamltools \
-        --disable-docs --disable-golang --with-system-qemu=/usr/bin/qemu-system-i386
+# Configure once; again only when the flags change. The configured tree is
+# kept, so a rerun with nothing changed rebuilds nothing (apply.sh rewrites
+# only the files whose content changed).
+FLAGS="--prefix=/usr --disable-stubdom --disable-qemu-traditional \
+--disable-rombios --disable-seabios --disable-ipxe --disable-ocamltools \
+--disable-docs --disable-golang --with-system-qemu=/usr/bin/qemu-system-i386"
+LOG=$TREE.log STAMP=$TREE.configured
+: > "$LOG"
+if [ ! -f config/Tools.mk ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$FLAGS" ]; then
+    echo "tools: configure (log: $LOG)"
+    # shellcheck disable=SC2086 # FLAGS is a list of words
+    ./configure $FLAGS >> "$LOG" 2>&1 || { tail -30 "$LOG" >&2; die "configure failed"; }
+    echo "$FLAGS" > "$STAMP"
 fi
-# Only what xl needs: the headers, the libraries and xl itself.
+# Only what xl needs: the headers, the libraries and xl itself. iasl's
+# warnings about the DSDT and make's chatter go to the log.
+start=$(date +%s)
 for d in tools/include tools/libs tools/xl; do
-    make -s -C "$d" -j"$(nproc)" all
-    make -s -C "$d" install DESTDIR="$DEST"
+    make -s -C "$d" -j"$(nproc)" all >> "$LOG" 2>&1 \
+        || { grep -B2 -A6 -E 'error:|\*\*\*' "$LOG" | tail -60 >&2; die "make -C $d failed (log: $LOG)"; }
 done
-echo "tools: installed into $DEST"
+for d in tools/include tools/libs tools/xl; do
+    make -s -C "$d" install DESTDIR="$DEST" >> "$LOG" 2>&1 || { tail -30 "$LOG" >&2; die "make -C $d install failed"; }
+done
+echo "tools: built in $(( $(date +%s) - start ))s, installed into $DEST"

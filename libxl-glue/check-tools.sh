@@ -1,36 +1,80 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Checks the patched tools in DESTDIR: xl knows sshm-list and sshm-unlink,
-# and the patched libxlutil parses every example config's static_shm.
+# Checks the patched tools in DESTDIR (made by build-tools.sh), without a
+# hypervisor:
+#  - xl's command table has sshm-list and sshm-unlink: `xl` with no
+#    subcommand prints the table before it opens a libxl context;
+#  - the patched libxlutil parses every config in libxl-glue/examples;
+#  - it rejects bad static_shm lists with the exact messages.
 #
 #   check-tools.sh DESTDIR
 set -euo pipefail
-DEST=$1
+DEST=$(cd "${1:?usage: check-tools.sh DESTDIR}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 XL=$DEST/usr/sbin/xl
 export LD_LIBRARY_PATH=$DEST/usr/lib:$DEST/usr/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-fail=0
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+passed=0 failed=0
+ok() { echo "tools: ok: $*"; passed=$((passed + 1)); }
+bad() { echo "tools: FAIL: $*" >&2; failed=$((failed + 1)); }
 
+[ -x "$XL" ] || { echo "tools: FAIL: no $XL (run make tools)" >&2; exit 1; }
+
+# 1. The command table, as `xl` prints it (exit status 1: no subcommand).
+"$XL" > "$WORK/xl-help" 2>&1 || true
+grep -q '^xl full list of subcommands' "$WORK/xl-help" || bad "xl printed no command table: $(head -3 "$WORK/xl-help")"
 for cmd in sshm-list sshm-unlink; do
-    # xl cannot run without a hypervisor; its command table is in the binary.
-    if grep -q -a -F "$cmd" "$XL"; then
-        echo "tools: xl knows $cmd"
+    line=$(awk -v c="$cmd" '$1 == c' "$WORK/xl-help")
+    if [ -n "$line" ]; then
+        ok "xl knows $cmd:$(echo "$line" | sed 's/^ *[^ ]* *//; s/^/ /')"
     else
-        echo "tools: FAIL: xl does not know $cmd" >&2
-        fail=1
+        bad "xl does not know $cmd"
     fi
 done
 
-# The patched libxlutil parses the examples (xl -N create would need Xen).
-CHECK=$DEST/../sshm-parse-check
+# 2. The examples, parsed by the installed (patched) libxlutil as xl create
+#    does (xl -N create would need a hypervisor).
+CHECK=$WORK/sshm-parse-check
 cc -std=gnu11 -Wall -Werror -o "$CHECK" "$ROOT/libxl-glue/xen/sshm-parse-check.c" \
     -I"$DEST/usr/include" -L"$DEST/usr/lib" -L"$DEST/usr/lib64" \
     -Wl,-rpath-link,"$DEST/usr/lib" -lxlutil -lxenlight
-if "$CHECK" "$ROOT"/libxl-glue/examples/*.cfg; then
-    echo "tools: libxlutil parses libxl-glue/examples"
-else
-    echo "tools: FAIL: libxlutil rejects libxl-glue/examples" >&2
-    fail=1
-fi
-exit $fail
+# The patched library, not one installed on the system.
+ldd "$CHECK" | grep -q "libxlutil.so.* => $DEST/usr/lib" || bad "sshm-parse-check does not use $DEST's libxlutil"
+for cfg in "$ROOT"/libxl-glue/examples/*.cfg; do
+    name=${cfg#"$ROOT"/}
+    if "$CHECK" "$cfg" > "$WORK/out" 2> "$WORK/err"; then
+        ok "libxlutil parses $name: $(grep -c . "$WORK/out") regions"
+    else
+        bad "libxlutil rejects $name: $(cat "$WORK/err")"
+    fi
+done
+
+# 3. Bad lists are rejected, naming the config, the entry, the key and the
+#    value (the full table is in libxl-glue/tests/parse.rs).
+reject() {
+    local name=$1 cfg=$WORK/$1 want=$2
+    shift 2
+    {
+        echo 'static_shm = ['
+        printf '    "%s",\n' "$@"
+        echo ']'
+    } > "$cfg"
+    if "$CHECK" "$cfg" > "$WORK/out" 2> "$WORK/err"; then
+        bad "libxlutil accepts $name: $*"
+    elif grep -q -x -F "$cfg: $want" "$WORK/err"; then
+        ok "libxlutil rejects $name: $want"
+    else
+        bad "libxlutil rejects $name but says: $(head -1 "$WORK/err"), not: $cfg: $want"
+    fi
+}
+reject unaligned.cfg \
+    'static_shm[0] "id=a, begin=0x1001, size=0x1000": key "begin" value "0x1001": not a multiple of the page size (4096)' \
+    'id=a, begin=0x1001, size=0x1000'
+reject overlap.cfg \
+    'static_shm[1] "id=b, begin=0x102000, size=0x2000": key "begin" value "0x102000": range 0x102000-0x104000 overlaps static_shm[0] (0x100000-0x103000)' \
+    'id=a, begin=0x100000, size=0x3000' 'id=b, begin=0x102000, size=0x2000'
+
+echo "tools: $passed passed, $failed failed"
+[ "$failed" = 0 ]
