@@ -5,6 +5,7 @@
 # hypervisor:
 #  - xl's command table has sshm-list and sshm-unlink: `xl` with no
 #    subcommand prints the table before it opens a libxl context;
+#  - libxenctrl, libxenlight and libxlutil export the new calls;
 #  - the patched libxlutil parses every config in libxl-glue/examples;
 #  - it rejects bad static_shm lists with the exact messages.
 #
@@ -34,14 +35,34 @@ for cmd in sshm-list sshm-unlink; do
     fi
 done
 
-# 2. The examples, parsed by the installed (patched) libxlutil as xl create
+# 2. The libraries export the new calls.
+syms() {
+    local lib=$DEST/usr/lib/$1.so missing=()
+    shift
+    # One nm, then grep the file: grep -q on a pipe would SIGPIPE nm.
+    nm -D --defined-only "$lib" > "$WORK/nm"
+    for s in "$@"; do
+        grep -q " T $s@" "$WORK/nm" || missing+=("$s")
+    done
+    if [ ${#missing[@]} = 0 ]; then
+        ok "${lib##*/} exports $*"
+    else
+        bad "${lib##*/} lacks ${missing[*]}"
+    fi
+}
+syms libxenctrl xc_sshm_create xc_sshm_attach xc_sshm_detach xc_sshm_unlink xc_sshm_info xc_sshm_list
+syms libxenlight libxl_sshm_list libxl_sshm_unlink libxl_sshminfo_list_free libxl_static_shm_init libxl_static_shm_dispose
+syms libxlutil xlu_sshm_parse xlu_sshm_parse_list
+
+# 3. The examples, parsed by the installed (patched) libxlutil as xl create
 #    does (xl -N create would need a hypervisor).
 CHECK=$WORK/sshm-parse-check
 cc -std=gnu11 -Wall -Werror -o "$CHECK" "$ROOT/libxl-glue/xen/sshm-parse-check.c" \
     -I"$DEST/usr/include" -L"$DEST/usr/lib" -L"$DEST/usr/lib64" \
     -Wl,-rpath-link,"$DEST/usr/lib" -lxlutil -lxenlight
 # The patched library, not one installed on the system.
-ldd "$CHECK" | grep -q "libxlutil.so.* => $DEST/usr/lib" || bad "sshm-parse-check does not use $DEST's libxlutil"
+ldd "$CHECK" > "$WORK/ldd"
+grep -q "libxlutil.so.* => $DEST/usr/lib" "$WORK/ldd" || bad "sshm-parse-check does not use $DEST's libxlutil"
 for cfg in "$ROOT"/libxl-glue/examples/*.cfg; do
     name=${cfg#"$ROOT"/}
     if "$CHECK" "$cfg" > "$WORK/out" 2> "$WORK/err"; then
@@ -51,7 +72,7 @@ for cfg in "$ROOT"/libxl-glue/examples/*.cfg; do
     fi
 done
 
-# 3. Bad lists are rejected, naming the config, the entry, the key and the
+# 4. Bad lists are rejected, naming the config, the entry, the key and the
 #    value (the full table is in libxl-glue/tests/parse.rs).
 reject() {
     local name=$1 cfg=$WORK/$1 want=$2
