@@ -9,6 +9,14 @@ for h in sshm.h v4v.h; do
     cp "$ROOT/hypercall-abi/include/public/$h" "$TREE/xen/include/public/$h"
     git -C "$TREE" add "xen/include/public/$h"
 done
+# sshm.h is for the toolstack only (a domctl argument, with
+# uint64_aligned_t) and, like the %ctl.h headers, stays out of the ANSI
+# check; v4v.h is for guests and is checked.
+M=$TREE/xen/include/Makefile
+grep -q '^public-ansi-headers-filter := %ctl.h xsm/%' "$M" \
+    || { echo "public-headers: unexpected xen/include/Makefile" >&2; exit 1; }
+sed -i 's,^public-ansi-headers-filter := %ctl.h xsm/%,public-ansi-headers-filter := %ctl.h sshm.h xsm/%,' "$M"
+git -C "$TREE" add xen/include/Makefile
 gen_commit "$TREE" <<'MSG'
 public: add the static shared memory and V4V headers
 
@@ -21,6 +29,11 @@ Both are the C mirror of the Rust crate hypercall-abi, which pins the layout
 on its side; the headers pin it with _Static_assert.  They only use
 fixed-size, explicitly padded types, so 32-bit guests see the same layout
 (checked in xlat.lst later in the series).
+
+v4v.h is for guests: it uses plain uint64_t, every 64-bit field at a
+multiple of 8 bytes, and passes the ANSI header check.  sshm.h is for the
+toolstack only (a domctl argument, with uint64_aligned_t) and is left out
+of that check like the %ctl.h headers.
 
 Nothing includes them yet.
 
