@@ -109,6 +109,27 @@ pub trait Platform: Sync + Sized {
     /// Copies to the calling domain's memory (`copy_to_guest`). `-EFAULT` if
     /// not all of it is writable.
     fn copy_to_guest(&self, caller: &Self::Domain, addr: u64, buf: &[u8]) -> Result<(), Errno>;
+    /// Copies `len` bytes from the calling domain's memory at `addr`
+    /// straight into a frame this crate holds a reference on, at `offset`
+    /// (Xen: `copy_from_guest` into `map_domain_page(mfn) + offset`): one
+    /// copy, no intermediate buffer. `offset + len` must not pass the end of
+    /// the frame (a caller bug, like an out-of-frame [`Platform::frame_write`]).
+    /// `-EFAULT` if not all of the source is readable; the frame's bytes in
+    /// the range are then unspecified (some may have been copied).
+    fn copy_from_guest_to_frame(
+        &self,
+        caller: &Self::Domain,
+        addr: u64,
+        mfn: Mfn,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno>;
+    /// Orders every earlier write to frames before every later one, as seen
+    /// by a guest mapping them (Xen: `smp_wmb()`). V4V calls it between a
+    /// message's bytes and the `tx_ptr` that publishes them: a receiver that
+    /// reads `tx_ptr` and then (after its own read barrier) the data never
+    /// sees stale data.
+    fn smp_wmb(&self);
 
     // ---- events and scheduling ----
 

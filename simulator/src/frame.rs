@@ -258,6 +258,30 @@ impl FrameTable {
         let d = self.data[i].get_or_insert_with(|| Box::new([0u8; PAGE_BYTES]));
         d[offset..end].copy_from_slice(buf);
     }
+
+    /// Copies `len` bytes from one frame into another (or within one), in
+    /// one copy, allocating the destination's buffer on first write. Ranges
+    /// outside a frame or the pool are ignored, as in [`FrameTable::write`].
+    pub fn copy(&mut self, src: u64, src_off: usize, dst: u64, dst_off: usize, len: usize) {
+        let (Some(si), Some(di)) = (self.idx(src), self.idx(dst)) else { return };
+        let in_page = |off: usize| off.checked_add(len).is_some_and(|e| e <= PAGE_BYTES);
+        if len == 0 || !in_page(src_off) || !in_page(dst_off) {
+            return;
+        }
+        if si == di {
+            let d = self.data[di].get_or_insert_with(|| Box::new([0u8; PAGE_BYTES]));
+            d.copy_within(src_off..src_off + len, dst_off);
+            return;
+        }
+        // Two distinct elements of `data`: split the slice between them.
+        let (lo, hi) = self.data.split_at_mut(si.max(di));
+        let (s, d) = if si < di { (&lo[si], &mut hi[0]) } else { (&hi[0], &mut lo[di]) };
+        let d = d.get_or_insert_with(|| Box::new([0u8; PAGE_BYTES]));
+        match s {
+            Some(s) => d[dst_off..dst_off + len].copy_from_slice(&s[src_off..src_off + len]),
+            None => d[dst_off..dst_off + len].fill(0),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -150,58 +150,80 @@ impl State {
         Err(Errno::ENOMEM)
     }
 
-    /// Translates a guest range to (mfn, offset, len) pieces, refusing
-    /// holes and, for writes, read-only entries.
-    fn guest_pieces(
+    /// Calls `f(frames, mfn, offset, at, n)` for each page piece of the
+    /// guest range `[gpa, gpa + len)` in order (`at`: the piece's offset in
+    /// the range), after checking the whole range: a hole, or for a write a
+    /// read-only entry, is `-EFAULT` with nothing touched. Allocates
+    /// nothing: a range within one page (every small access) is looked up
+    /// once, a longer one twice (check, then copy).
+    fn guest_walk(
         &mut self,
         id: DomId,
         gpa: u64,
         len: usize,
         write: bool,
-    ) -> Result<Vec<(u64, usize, usize)>, Errno> {
+        mut f: impl FnMut(&mut FrameTable, u64, usize, usize, usize),
+    ) -> Result<(), Errno> {
         if len > GUEST_COPY_MAX {
             return Err(Errno::EFAULT);
         }
         let end = gpa.checked_add(len as u64).ok_or(Errno::EFAULT)?;
         let slot = self.domains.get(&id.0).ok_or(Errno::ESRCH)?;
-        let mut out = Vec::new();
-        let mut refused = false;
-        let mut addr = gpa;
-        while addr < end {
-            let off = (addr % PAGE_SIZE) as usize;
-            let n = (PAGE_BYTES - off).min((end - addr) as usize);
-            let (mfn, t) = slot.p2m.lookup(Gfn(addr / PAGE_SIZE)).ok_or(Errno::EFAULT)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let off = (gpa % PAGE_SIZE) as usize;
+        if off + len <= PAGE_BYTES {
+            let (mfn, t) = slot.p2m.lookup(Gfn(gpa / PAGE_SIZE)).ok_or(Errno::EFAULT)?;
             if write && !t.writable() {
-                refused = true;
+                self.write_refusals += 1;
+                return Err(Errno::EFAULT);
             }
-            out.push((mfn.0, off, n));
-            addr += n as u64;
+            f(&mut self.frames, mfn.0, off, 0, len);
+            return Ok(());
+        }
+        let mut refused = false;
+        for (gfn, _, _, _) in pieces(gpa, end) {
+            let (_, t) = slot.p2m.lookup(gfn).ok_or(Errno::EFAULT)?;
+            refused |= write && !t.writable();
         }
         if refused {
             self.write_refusals += 1;
             return Err(Errno::EFAULT);
         }
-        Ok(out)
+        for (gfn, off, at, n) in pieces(gpa, end) {
+            // Checked above, under the same lock.
+            let (mfn, _) = slot.p2m.lookup(gfn).ok_or(Errno::EFAULT)?;
+            f(&mut self.frames, mfn.0, off, at, n);
+        }
+        Ok(())
     }
 
     pub(crate) fn guest_read(&mut self, id: DomId, gpa: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let pieces = self.guest_pieces(id, gpa, buf.len(), false)?;
-        let mut at = 0;
-        for (mfn, off, n) in pieces {
-            self.frames.read(mfn, off, &mut buf[at..at + n]);
-            at += n;
-        }
-        Ok(())
+        self.guest_walk(id, gpa, buf.len(), false, |frames, mfn, off, at, n| {
+            frames.read(mfn, off, &mut buf[at..at + n]);
+        })
     }
 
     pub(crate) fn guest_write(&mut self, id: DomId, gpa: u64, buf: &[u8]) -> Result<(), Errno> {
-        let pieces = self.guest_pieces(id, gpa, buf.len(), true)?;
-        let mut at = 0;
-        for (mfn, off, n) in pieces {
-            self.frames.write(mfn, off, &buf[at..at + n]);
-            at += n;
-        }
-        Ok(())
+        self.guest_walk(id, gpa, buf.len(), true, |frames, mfn, off, at, n| {
+            frames.write(mfn, off, &buf[at..at + n]);
+        })
+    }
+
+    /// Copies guest memory into a frame (`offset + len` within it, checked
+    /// by the caller), one copy per page piece.
+    pub(crate) fn guest_read_to_frame(
+        &mut self,
+        id: DomId,
+        gpa: u64,
+        dst: u64,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        self.guest_walk(id, gpa, len, false, |frames, mfn, off, at, n| {
+            frames.copy(mfn, off, dst, offset + at, n);
+        })
     }
 
     /// `domain_relinquish_resources`: drops the domain's grant mappings of
@@ -645,6 +667,29 @@ impl Platform for Machine {
         st.guest_write(caller.id(), addr, buf)
     }
 
+    fn copy_from_guest_to_frame(
+        &self,
+        caller: &Dom,
+        addr: u64,
+        mfn: Mfn,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        let mut st = self.lock();
+        st.slot(caller).map_err(|_| Errno::EFAULT)?;
+        if !frame_access_ok(&mut st, mfn, offset, len, "write") {
+            // A caller bug, reported by the checkers; Xen would BUG.
+            return Err(Errno::EFAULT);
+        }
+        st.guest_read_to_frame(caller.id(), addr, mfn.0, offset, len)
+    }
+
+    fn smp_wmb(&self) {
+        // Every frame access takes the machine lock, which already orders
+        // them; the fence only mirrors Xen's barrier.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+    }
+
     fn send_virq(&self, d: &Dom, virq: u32) {
         let mut st = self.lock();
         let Ok(slot) = st.slot_mut(d) else { return };
@@ -662,6 +707,22 @@ impl Platform for Machine {
             Preempt::OneIn(n) => n <= 1 || self.draw().is_multiple_of(u64::from(n)),
         }
     }
+}
+
+/// The page pieces of the guest range `[gpa, end)`: (gfn, offset in the
+/// page, offset in the range, bytes).
+fn pieces(gpa: u64, end: u64) -> impl Iterator<Item = (Gfn, usize, usize, usize)> {
+    let mut addr = gpa;
+    std::iter::from_fn(move || {
+        if addr >= end {
+            return None;
+        }
+        let off = (addr % PAGE_SIZE) as usize;
+        let n = (PAGE_BYTES - off).min((end - addr) as usize);
+        let piece = (Gfn(addr / PAGE_SIZE), off, (addr - gpa) as usize, n);
+        addr += n as u64;
+        Some(piece)
+    })
 }
 
 /// `frame_read`/`frame_write` are only for frames the caller holds a

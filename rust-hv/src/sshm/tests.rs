@@ -126,6 +126,17 @@ impl Platform for Mock {
             Ok(())
         }
     }
+    fn copy_from_guest_to_frame(
+        &self,
+        _c: &DomId,
+        _addr: u64,
+        _mfn: Mfn,
+        _offset: usize,
+        _len: usize,
+    ) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn smp_wmb(&self) {}
     fn send_virq(&self, _d: &DomId, _virq: u32) {}
     fn preempt_check(&self) -> bool {
         false

@@ -28,7 +28,10 @@
 //!
 //! L1 is only ever held for index look-ups and updates of small bounded
 //! structures, never across a guest-memory copy. L2 is held across at most
-//! [`SEND_CHUNK_BYTES`] of message copy. Nothing here calls
+//! [`SEND_CHUNK_BYTES`] of message copy, which goes straight from the
+//! sender's memory into the pinned ring pages
+//! ([`Platform::copy_from_guest_to_frame`]; Argo too copies from the guest
+//! under its ring lock). Nothing here calls
 //! [`Platform::send_virq`] or [`Platform::domain`] with either lock held:
 //! wake-ups are collected and raised after the locks are dropped.
 //!
@@ -63,8 +66,8 @@ use send::InFlight;
 /// table of locks.
 pub const RINGS_GLOBAL_MAX: usize = 1024;
 
-/// Bytes of message copied per acquisition of the ring lock. Also the size
-/// of the bounce buffer.
+/// Bytes of message copied per acquisition of the ring lock (straight from
+/// the sender's memory into the ring's pages).
 pub const SEND_CHUNK_BYTES: usize = 4096;
 
 /// Bytes of message copied per hypercall step before a continuation is

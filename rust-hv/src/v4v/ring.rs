@@ -10,7 +10,7 @@ use hypercall_abi::v4v::{
     message_bytes, MsgHeader, RingId, Wire, PENDING_PER_RING_MAX, RING_F_NOTIFY_EMPTY_ONLY, RING_HEADER_BYTES,
     SLOT_BYTES,
 };
-use hypercall_abi::{DomId, Gfn, Mfn, PAGE_SIZE};
+use hypercall_abi::{DomId, Errno, Gfn, Mfn, PAGE_SIZE};
 
 use crate::platform::Platform;
 
@@ -103,20 +103,25 @@ impl Ring {
     pub fn read_rx<P: Platform>(&mut self, p: &P) -> u32 {
         let mut b = [0u8; 4];
         p.frame_read(self.mfns[0], HDR_RX, &mut b);
-        let raw = u32::from_ne_bytes(b);
+        self.sanitise_rx(u32::from_ne_bytes(b))
+    }
+
+    /// [`Ring::read_rx`] and the receiver-owned `RING_F_*` flags, in one
+    /// read of the ring header (`rx_ptr` .. `flags`).
+    pub fn read_rx_flags<P: Platform>(&mut self, p: &P) -> (u32, u32) {
+        let mut b = [0u8; HDR_FLAGS + 4 - HDR_RX];
+        p.frame_read(self.mfns[0], HDR_RX, &mut b);
+        let word = |at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        (self.sanitise_rx(word(0)), word(HDR_FLAGS - HDR_RX))
+    }
+
+    fn sanitise_rx(&mut self, raw: u32) -> u32 {
         let rx = match hypercall_abi::v4v::slots_bytes(raw) {
             Some(rx) if rx < self.len => rx,
             _ => 0,
         };
         self.rx_seen = rx;
         rx
-    }
-
-    /// Receiver-owned `RING_F_*` flags.
-    pub fn read_flags<P: Platform>(&self, p: &P) -> u32 {
-        let mut b = [0u8; 4];
-        p.frame_read(self.mfns[0], HDR_FLAGS, &mut b);
-        u32::from_ne_bytes(b)
     }
 
     /// Bytes a new message may take now: everything between `tx` and `rx`
@@ -155,36 +160,71 @@ impl Ring {
     }
 
     /// Makes everything before `tx` visible to the receiver. Called only when
-    /// whole messages are in. (Xen's `frame_write` for the header must order
-    /// after the data writes: `smp_wmb()` in the shim.)
+    /// whole messages are in. The barrier orders the message's bytes (and
+    /// its header) before the new `tx_ptr`: a receiver that sees the pointer
+    /// and then reads (after its own read barrier) sees the whole message.
     pub fn publish_tx<P: Platform>(&self, p: &P) {
+        p.smp_wmb();
         p.frame_write(self.mfns[0], HDR_TX, &self.tx.to_ne_bytes());
     }
 
-    /// Copies `buf` into the data area at data offset `off`, wrapping at the
-    /// end of the ring and splitting at page boundaries.
-    pub fn write_data<P: Platform>(&self, p: &P, off: u32, buf: &[u8]) {
-        debug_assert!(off < self.len);
-        debug_assert!(buf.len() < self.len as usize);
-        let first = core::cmp::min(buf.len(), (self.len - off) as usize);
-        self.write_raw(p, off, &buf[..first]);
-        if first < buf.len() {
-            self.write_raw(p, 0, &buf[first..]);
-        }
+    /// Copies `len` bytes of the calling domain's memory at `addr` straight
+    /// into the data area at data offset `off` (wrapping, split at page
+    /// boundaries): one copy, no bounce buffer. `-EFAULT` if the source is
+    /// not all readable; the bytes already copied stay behind `tx`, unseen.
+    pub fn copy_data_from_guest<P: Platform>(
+        &self,
+        p: &P,
+        caller: &P::Domain,
+        off: u32,
+        addr: u64,
+        len: usize,
+    ) -> Result<(), Errno> {
+        self.for_each_piece(off, len, |mfn, in_page, at, n| {
+            let src = addr.checked_add(at as u64).ok_or(Errno::EFAULT)?;
+            p.copy_from_guest_to_frame(caller, src, mfn, in_page, n)
+        })
     }
 
-    fn write_raw<P: Platform>(&self, p: &P, off: u32, mut buf: &[u8]) {
+    /// Calls `f(mfn, offset in page, offset in the range, bytes)` for each
+    /// page piece of `len` data bytes at data offset `off`, wrapping once at
+    /// the end of the ring; stops at the first error.
+    fn for_each_piece(
+        &self,
+        off: u32,
+        len: usize,
+        mut f: impl FnMut(Mfn, usize, usize, usize) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        debug_assert!(off < self.len);
+        debug_assert!(len < self.len as usize);
+        let first = core::cmp::min(len, (self.len - off) as usize);
+        self.for_each_piece_raw(off, 0, first, &mut f)?;
+        if first < len {
+            self.for_each_piece_raw(0, first, len - first, &mut f)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_piece_raw(
+        &self,
+        off: u32,
+        mut at: usize,
+        len: usize,
+        f: &mut impl FnMut(Mfn, usize, usize, usize) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
         let mut abs = RING_HEADER_BYTES as u64 + off as u64;
-        while !buf.is_empty() {
+        let end = at + len;
+        while at < end {
             let page = (abs / PAGE_SIZE) as usize;
             let in_page = (abs % PAGE_SIZE) as usize;
-            let n = core::cmp::min(buf.len(), PAGE_SIZE as usize - in_page);
+            let n = core::cmp::min(end - at, PAGE_SIZE as usize - in_page);
             // `page < mfns.len()` holds because `off + len <= self.len` and
             // the pages cover header + len (checked at registration).
-            p.frame_write(self.mfns[page], in_page, &buf[..n]);
-            buf = &buf[n..];
+            f(self.mfns[page], in_page, at, n)?;
+            at += n;
             abs += n as u64;
         }
+        Ok(())
     }
 
     /// Writes a message header at data offset `off`. Headers never wrap:
@@ -193,7 +233,11 @@ impl Ring {
         debug_assert!(off.is_multiple_of(SLOT_BYTES) && off + SLOT_BYTES <= self.len);
         let mut b = [0u8; 16];
         h.write(&mut b);
-        self.write_raw(p, off, &b);
+        self.for_each_piece_raw(off, 0, b.len(), &mut |mfn, in_page, at, n| {
+            p.frame_write(mfn, in_page, &b[at..at + n]);
+            Ok(())
+        })
+        .unwrap_or(());
     }
 
     /// Queues (or refreshes, keeping its place) `dom`'s wish to send `space`

@@ -2,8 +2,9 @@
 //!
 //! A send first reserves the whole message's space in the destination ring
 //! (under that ring's lock, reading `rx_ptr` once). It then copies the
-//! payload, [`SEND_CHUNK_BYTES`] per acquisition of the ring lock, through a
-//! bounce buffer filled from the sender's memory with no lock held. After
+//! payload, [`SEND_CHUNK_BYTES`] per acquisition of the ring lock, straight
+//! from the sender's memory into the ring's pages (one copy, no bounce
+//! buffer, as Argo's `memcpy_to_guest_ring` does under its ring lock). After
 //! [`SEND_STEP_BYTES_MAX`] bytes, or earlier if the platform asks, it parks
 //! its progress in the sender's [`InFlight`] record and returns `-ERESTART`;
 //! the re-issued hypercall (same arguments) resumes from the record. Only
@@ -43,6 +44,8 @@ pub(crate) struct InFlight {
 enum Step {
     /// The ring was unregistered or the reservation cancelled meanwhile.
     Gone,
+    /// The sender's memory could not be read: the send is cancelled.
+    Fault(Errno),
     Copied,
     Published {
         virq_owner: bool,
@@ -162,20 +165,9 @@ impl<P: Platform> V4v<P> {
     /// Copies until done, or until the step's budget is used up.
     fn send_steps(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
         let total = f.hdr.len;
-        let mut bounce: Vec<u8> = Vec::new();
-        let cap = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
-        if bounce.try_reserve_exact(cap).is_err() {
-            self.send_cancel(p, &f);
-            return Err(Errno::ENOMEM);
-        }
-        bounce.resize(cap, 0);
         let mut step_bytes = 0usize;
         loop {
             let n = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
-            if let Err(e) = gather(p, caller, &mut f, &mut bounce[..n]) {
-                self.send_cancel(p, &f);
-                return Err(e);
-            }
             let finished = f.done as usize + n == total as usize;
             let mut wakes = Wakes::new();
             let step = self.slots[f.slot].with(|s| {
@@ -183,9 +175,13 @@ impl<P: Platform> V4v<P> {
                 if r.reservation.is_none_or(|res| res.token != f.token) {
                     return Step::Gone;
                 }
-                // The payload follows the header; both offsets wrap.
+                // The payload follows the header; both offsets wrap. The
+                // reservation is this send's alone and the pages stay pinned
+                // while the ring lock is held.
                 let off = (f.start as u64 + SLOT_BYTES as u64 + f.done as u64) % r.len as u64;
-                r.write_data(p, off as u32, &bounce[..n]);
+                if let Err(e) = scatter(p, caller, r, &mut f, off as u32, n) {
+                    return Step::Fault(e);
+                }
                 if !finished {
                     return Step::Copied;
                 }
@@ -194,11 +190,12 @@ impl<P: Platform> V4v<P> {
                 debug_assert_eq!(old_tx, f.start);
                 r.tx = ((f.start as u64 + f.bytes as u64) % r.len as u64) as u32;
                 r.reservation = None;
+                // Orders the payload and header before `tx_ptr` (smp_wmb).
                 r.publish_tx(p);
                 r.msgs += 1;
                 r.bytes += total as u64;
-                let rx = r.read_rx(p);
-                let virq_owner = Ring::wants_data_virq(r.read_flags(p), old_tx, rx);
+                let (rx, flags) = r.read_rx_flags(p);
+                let virq_owner = Ring::wants_data_virq(flags, old_tx, rx);
                 // Waiters held off by the reservation may fit now.
                 r.wake_fitting(rx, &mut wakes);
                 Step::Published { virq_owner, owner: DomId(r.id.domain) }
@@ -207,6 +204,10 @@ impl<P: Platform> V4v<P> {
             step_bytes += n;
             match step {
                 Step::Gone => return Err(Errno::ECONNREFUSED),
+                Step::Fault(e) => {
+                    self.send_cancel(p, &f);
+                    return Err(e);
+                }
                 Step::Published { virq_owner, owner } => {
                     self.table.with(|t| {
                         t.global_msgs += 1;
@@ -275,23 +276,33 @@ impl<P: Platform> V4v<P> {
     }
 }
 
-/// Fills `buf` from the sender's iovs, continuing where the last call
-/// stopped.
-fn gather<P: Platform>(p: &P, caller: &P::Domain, f: &mut InFlight, buf: &mut [u8]) -> Result<(), Errno> {
-    let mut filled = 0;
-    while filled < buf.len() {
+/// Copies the next `len` payload bytes from the sender's iovs into the
+/// ring at data offset `off`, continuing where the last call stopped.
+/// Bounded: each turn consumes bytes or moves to the next of at most
+/// [`IOV_MAX`] iovs.
+fn scatter<P: Platform>(
+    p: &P,
+    caller: &P::Domain,
+    r: &Ring,
+    f: &mut InFlight,
+    mut off: u32,
+    len: usize,
+) -> Result<(), Errno> {
+    let mut left = len;
+    while left > 0 {
         let iov = f.iovs.get(f.iov_i).ok_or(Errno::EFAULT)?;
-        let left = (iov.len - f.iov_off) as usize;
-        if left == 0 {
+        let avail = (iov.len - f.iov_off) as usize;
+        if avail == 0 {
             f.iov_i += 1;
             f.iov_off = 0;
             continue;
         }
-        let n = core::cmp::min(left, buf.len() - filled);
+        let n = core::cmp::min(avail, left);
         let addr = iov.base.checked_add(f.iov_off as u64).ok_or(Errno::EFAULT)?;
-        p.copy_from_guest(caller, addr, &mut buf[filled..filled + n])?;
-        filled += n;
+        r.copy_data_from_guest(p, caller, off, addr, n)?;
         f.iov_off += n as u32;
+        left -= n;
+        off = ((off as u64 + n as u64) % r.len as u64) as u32;
     }
     Ok(())
 }

@@ -203,6 +203,29 @@ impl Platform for Xen {
         errno(unsafe { b::rust_hv_copy_to_guest(addr, buf.as_ptr().cast::<c_void>(), buf.len() as _) })
     }
 
+    fn copy_from_guest_to_frame(
+        &self,
+        _caller: &Domain,
+        addr: u64,
+        mfn: Mfn,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= hypercall_abi::PAGE_SIZE as usize));
+        // SAFETY: The crate holds a reference on `mfn` (the Platform
+        // contract) and the range stays inside the frame (asserted); the
+        // shim maps it with `map_domain_page()` for the copy only. The guest
+        // address is checked by Xen's guest-access routines, which act on
+        // the current domain, always the caller of a hypercall.
+        errno(unsafe { b::rust_hv_copy_from_guest_to_frame(mfn.0, offset as _, addr, len as _) })
+    }
+
+    fn smp_wmb(&self) {
+        // SAFETY: No arguments; a write barrier (a compiler barrier on x86,
+        // whose stores are not reordered with other stores).
+        unsafe { b::rust_hv_smp_wmb() }
+    }
+
     fn send_virq(&self, d: &Domain, virq: u32) {
         // SAFETY: `d` is alive; Xen checks the VIRQ number.
         unsafe { b::rust_hv_send_virq(d.ptr(), virq) }
