@@ -8,7 +8,11 @@
 #  3. no .got section;
 #  4. no xmm/ymm register in the Rust object;
 #  5. tools/check-endbr.sh passes with IBT on;
-#  6. make series applies with git am on a clean tree.
+#  6. make series applies with git am on a clean tree;
+#  7. public/v4v.h passes the ANSI header check and the V4V structures are
+#     checked for 32-bit guests (CHECK_v4v_* in compat/xlat.h);
+#  8. with XSM and FLASK on, the XSM hooks, FLASK hooks and policy of the
+#     series compile (the build of 1. has XSM off).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -37,6 +41,10 @@ n=$(objdump -d "$RO" | grep -cE '%[xy]mm[0-9]' || true)
 [ "$n" = 0 ] || fail "$n instructions use xmm/ymm in $RO"
 ok "no xmm/ymm in the Rust object"
 
+grep -qx 'include/public/v4v.h' "$TREE/xen/include/headers.chk" || fail "v4v.h not in the ANSI header check"
+grep -q 'define CHECK_v4v_' "$TREE/xen/include/compat/xlat.h" || fail "no CHECK_v4v_* in compat/xlat.h"
+ok "v4v.h in the ANSI header check, CHECK_v4v_* for compat guests"
+
 grep -q '^CONFIG_XEN_IBT=y' "$OUT/config" || fail "IBT is off"
 (cd "$TREE/xen" && bash tools/check-endbr.sh "$OUT/xen-syms") || fail "check-endbr.sh"
 ok "check-endbr.sh with IBT"
@@ -53,6 +61,22 @@ applied=$(git -C "$CLEAN" rev-list --count pristine..HEAD)
 [ "$(git -C "$TREE" rev-parse 'HEAD^{tree}')" = "$(git -C "$CLEAN" rev-parse 'HEAD^{tree}')" ] \
     || fail "the applied series differs from the built tree"
 ok "series ($n patches) applies with git am on a clean tree, same tree as built"
+
+# XSM and FLASK on, with the options: every C object of the series builds.
+# The Rust object is the same as above and is not rebuilt here: cargo is
+# replaced by true, so only rust-hv.o and the final link fail, and make -k
+# goes on with everything else.
+(cd "$CLEAN/xen" && make -s defconfig >/dev/null && cat "$ROOT/xen-patches/config" >> .config \
+    && printf 'CONFIG_XSM=y\nCONFIG_XSM_FLASK=y\n' >> .config && make -s olddefconfig >/dev/null 2>&1) \
+    || fail "configure with XSM_FLASK"
+grep -q '^CONFIG_XSM_FLASK=y' "$CLEAN/xen/.config" || fail "XSM_FLASK not on"
+(cd "$CLEAN/xen" && make -s -k -j"$(nproc)" CARGO=true >/dev/null 2>&1) || true
+for o in xsm/dummy.o xsm/flask/hooks.o common/rust-hv/shim.o common/rust-hv/v4v.o common/domctl.o; do
+    [ -f "$CLEAN/xen/$o" ] || fail "$o does not build with XSM_FLASK"
+done
+grep -q 'V4V__SEND' "$CLEAN/xen/xsm/flask/include/av_permissions.h" || fail "no FLASK v4v class"
+(cd "$CLEAN/xen" && make -s distclean >/dev/null 2>&1) || true
+ok "XSM and FLASK hooks of V4V and static_shm build"
 
 # Options off: the hypervisor is unpatched behaviour (no Rust linked). Built
 # in a separate output directory of the clean tree.
