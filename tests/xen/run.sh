@@ -9,8 +9,9 @@
 #  4. no xmm/ymm register in the Rust object;
 #  5. tools/check-endbr.sh passes with IBT on;
 #  6. make series applies with git am on a clean tree;
-#  7. public/v4v.h passes the ANSI header check and the V4V structures are
-#     checked for 32-bit guests (CHECK_v4v_* in compat/xlat.h);
+#  7. public/v4v.h passes the ANSI header check and every one of its
+#     structures is checked for 32-bit guests (listed in xlat.lst, its
+#     CHECK_v4v_* in compat/xlat.h and used in v4v.c);
 #  8. with XSM and FLASK on, the XSM hooks, FLASK hooks and policy of the
 #     series compile (the build of 1. has XSM off).
 set -euo pipefail
@@ -42,8 +43,17 @@ n=$(objdump -d "$RO" | grep -cE '%[xy]mm[0-9]' || true)
 ok "no xmm/ymm in the Rust object"
 
 grep -qx 'include/public/v4v.h' "$TREE/xen/include/headers.chk" || fail "v4v.h not in the ANSI header check"
-grep -q 'define CHECK_v4v_' "$TREE/xen/include/compat/xlat.h" || fail "no CHECK_v4v_* in compat/xlat.h"
-ok "v4v.h in the ANSI header check, CHECK_v4v_* for compat guests"
+# Every structure of public/v4v.h is listed in xlat.lst, so compat/xlat.h
+# has its CHECK_ macro, and v4v.c uses it (it built above).
+V4V_STRUCTS="addr fw_rule info iov msg_hdr register_ring ring ring_data ring_data_ent ring_id ring_info send_addr unregister_ring"
+for s in $V4V_STRUCTS; do
+    grep -qP "^\\?\\tv4v_$s\\t+v4v\\.h\$" "$TREE/xen/include/xlat.lst" || fail "v4v_$s not checked in xlat.lst"
+    grep -q "^#define CHECK_v4v_$s \\\\\$" "$TREE/xen/include/compat/xlat.h" || fail "no CHECK_v4v_$s in compat/xlat.h"
+    grep -q "^CHECK_v4v_$s;\$" "$TREE/xen/common/rust-hv/v4v.c" || fail "v4v.c does not use CHECK_v4v_$s"
+done
+n=$(grep -c '^struct xen_v4v_' "$TREE/xen/include/public/v4v.h")
+[ "$n" = "$(echo $V4V_STRUCTS | wc -w)" ] || fail "public/v4v.h has $n structures, $(echo $V4V_STRUCTS | wc -w) checked"
+ok "v4v.h in the ANSI header check, all $n V4V structures checked for compat guests (CHECK_v4v_*)"
 
 grep -q '^CONFIG_XEN_IBT=y' "$OUT/config" || fail "IBT is off"
 (cd "$TREE/xen" && bash tools/check-endbr.sh "$OUT/xen-syms") || fail "check-endbr.sh"

@@ -79,7 +79,7 @@ typedef struct xen_v4v_ring_id xen_v4v_ring_id_t;
 /* The 64-byte header at the start of a ring's first page. */
 struct xen_v4v_ring {
     uint64_t magic;             /* V4V_RING_MAGIC, set by the receiver.     */
-    struct xen_v4v_ring_id id;  /* Written by Xen at registration.          */
+    xen_v4v_ring_id_t id;       /* Written by Xen at registration.          */
     uint32_t len;               /* Data bytes, multiple of V4V_SLOT_BYTES.  */
     uint32_t rx_ptr;            /* Receiver-owned.                          */
     uint32_t tx_ptr;            /* Xen-owned; Xen keeps its own copy.       */
@@ -94,7 +94,7 @@ typedef struct xen_v4v_ring xen_v4v_ring_t;
 struct xen_v4v_msg_hdr {
     uint32_t len;               /* Payload bytes.              */
     uint32_t msg_type;          /* Given by the sender.        */
-    struct xen_v4v_addr source; /* Stamped by Xen.             */
+    xen_v4v_addr_t source;      /* Stamped by Xen.             */
 };
 typedef struct xen_v4v_msg_hdr xen_v4v_msg_hdr_t;
 
@@ -107,8 +107,8 @@ typedef struct xen_v4v_iov xen_v4v_iov_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_iov_t);
 
 struct xen_v4v_send_addr {
-    struct xen_v4v_addr src;    /* Domain must be the caller or DOMID_SELF. */
-    struct xen_v4v_addr dst;
+    xen_v4v_addr_t src;         /* Domain must be the caller or DOMID_SELF. */
+    xen_v4v_addr_t dst;
 };
 typedef struct xen_v4v_send_addr xen_v4v_send_addr_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_send_addr_t);
@@ -132,7 +132,7 @@ typedef struct xen_v4v_unregister_ring xen_v4v_unregister_ring_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_unregister_ring_t);
 
 struct xen_v4v_ring_data_ent {
-    struct xen_v4v_addr ring;
+    xen_v4v_addr_t ring;
     uint16_t flags;             /* IN V4V_RD_F_WAKE; OUT V4V_RD_F_*     */
     uint16_t pad;
     uint32_t space_required;    /* IN                                   */
@@ -146,7 +146,7 @@ struct xen_v4v_ring_data {
     uint32_t pad;
     uint64_t reserved;
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L
-    struct xen_v4v_ring_data_ent data[];
+    xen_v4v_ring_data_ent_t data[];
 #endif
 };
 typedef struct xen_v4v_ring_data xen_v4v_ring_data_t;
@@ -172,7 +172,7 @@ typedef struct xen_v4v_info xen_v4v_info_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_info_t);
 
 struct xen_v4v_ring_info {
-    struct xen_v4v_ring_id id;  /* IN: port, partner               */
+    xen_v4v_ring_id_t id;       /* IN: port, partner               */
     uint32_t len;
     uint32_t tx_ptr;
     uint32_t rx_ptr;
