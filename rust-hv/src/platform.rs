@@ -131,6 +131,26 @@ pub trait Platform: Sync + Sized {
     /// sees stale data.
     fn smp_wmb(&self);
 
+    // ---- XSM ----
+    //
+    // The policy hooks V4V asks before it acts, as Argo does with
+    // `xsm_argo_*`. Xen: the XSM module (FLASK or the dummy policy, which
+    // allows everything); both are called with no lock of this crate held.
+    // `xsm_v4v_enable` is checked by Xen itself before the hypercall reaches
+    // this crate.
+
+    /// Whether `caller` may register a ring that only `partner` may send to
+    /// (`Some`), or that any domain may send to (`None`)
+    /// (`xsm_v4v_register_single_source` / `xsm_v4v_register_any_source`).
+    /// The partner is a reference the caller already holds, so the check is
+    /// made on the domain that was looked up, not on an id that could be
+    /// reused. `Err` is the policy's errno (FLASK: `-EACCES`), returned to
+    /// the guest as is.
+    fn xsm_v4v_register(&self, caller: &Self::Domain, partner: Option<&Self::Domain>) -> Result<(), Errno>;
+    /// Whether `src` may send to, or learn about the rings of, `dst`
+    /// (`xsm_v4v_send`). `Err` is the policy's errno, returned as is.
+    fn xsm_v4v_send(&self, src: &Self::Domain, dst: &Self::Domain) -> Result<(), Errno>;
+
     // ---- events and scheduling ----
 
     /// Raises a global VIRQ on a domain (`send_guest_global_virq`).

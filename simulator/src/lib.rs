@@ -28,7 +28,7 @@ pub use rust_hv::Platform;
 pub use domain::{Dom, DomainKind, DomainState};
 pub use grant::GrantEntry;
 pub use hypercall::Step;
-pub use machine::{Machine, Preempt, Zombie};
+pub use machine::{Machine, Preempt, XsmHook, Zombie};
 pub use p2m::P2mType;
 
 /// How to build a simulator.

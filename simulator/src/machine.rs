@@ -11,7 +11,7 @@
 //! - `DomainRec::pause` (an `RwLock<()>` per domain) is taken shared by each
 //!   hypercall of that domain and exclusively by `domain_kill`, before the
 //!   state lock is taken and never while it is held.
-//! - `Machine::rng` and `Machine::preempt` are leaves, taken alone.
+//! - `Machine::rng`, `Machine::preempt` and `Machine::xsm` are leaves, taken alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -292,8 +292,30 @@ pub struct Machine {
     state: Mutex<State>,
     rng: Mutex<SplitMix64>,
     preempt: Mutex<Preempt>,
+    xsm: Mutex<Xsm>,
     seed: u64,
     sshm_pages_max: u64,
+}
+
+/// An XSM hook of [`Platform`], for [`Machine::set_xsm_deny`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XsmHook {
+    /// [`Platform::xsm_v4v_register`].
+    V4vRegister,
+    /// [`Platform::xsm_v4v_send`].
+    V4vSend,
+}
+
+/// The simulated XSM policy: Xen's dummy policy (allow) unless a test makes
+/// a hook refuse, and what the hooks were asked.
+#[derive(Debug, Default)]
+struct Xsm {
+    register_deny: Option<Errno>,
+    send_deny: Option<Errno>,
+    /// The last question asked of each hook: `(caller, partner)` and
+    /// `(src, dst)`.
+    register_last: Option<(DomId, Option<DomId>)>,
+    send_last: Option<(DomId, DomId)>,
 }
 
 /// A zombie as reported by [`Machine::zombies`].
@@ -326,6 +348,7 @@ impl Machine {
             }),
             rng: Mutex::new(SplitMix64::new(seed)),
             preempt: Mutex::new(Preempt::OneIn(8)),
+            xsm: Mutex::new(Xsm::default()),
             seed,
             sshm_pages_max,
         }
@@ -350,6 +373,27 @@ impl Machine {
     /// Sets the preemption policy (default: `OneIn(8)`, seeded).
     pub fn set_preempt(&self, p: Preempt) {
         *self.preempt.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    /// Makes an XSM hook refuse every question with `e` (`None`: allow
+    /// again, the dummy policy).
+    pub fn set_xsm_deny(&self, hook: XsmHook, e: Option<Errno>) {
+        let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
+        match hook {
+            XsmHook::V4vRegister => x.register_deny = e,
+            XsmHook::V4vSend => x.send_deny = e,
+        }
+    }
+
+    /// The last question asked of [`Platform::xsm_v4v_register`]:
+    /// `(caller, partner)`.
+    pub fn xsm_v4v_register_last(&self) -> Option<(DomId, Option<DomId>)> {
+        self.xsm.lock().unwrap_or_else(|e| e.into_inner()).register_last
+    }
+
+    /// The last question asked of [`Platform::xsm_v4v_send`]: `(src, dst)`.
+    pub fn xsm_v4v_send_last(&self) -> Option<(DomId, DomId)> {
+        self.xsm.lock().unwrap_or_else(|e| e.into_inner()).send_last
     }
 
     /// Free frames in the pool.
@@ -697,6 +741,20 @@ impl Platform for Machine {
         if let Some(port) = slot.evtchn.virq_port(virq) {
             slot.evtchn.set_pending(port);
         }
+    }
+
+    fn xsm_v4v_register(&self, caller: &Dom, partner: Option<&Dom>) -> Result<(), Errno> {
+        let q = (caller.info().id, partner.map(|d| d.info().id));
+        let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
+        x.register_last = Some(q);
+        x.register_deny.map_or(Ok(()), Err)
+    }
+
+    fn xsm_v4v_send(&self, src: &Dom, dst: &Dom) -> Result<(), Errno> {
+        let q = (src.info().id, dst.info().id);
+        let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
+        x.send_last = Some(q);
+        x.send_deny.map_or(Ok(()), Err)
     }
 
     fn preempt_check(&self) -> bool {

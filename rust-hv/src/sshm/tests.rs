@@ -137,6 +137,12 @@ impl Platform for Mock {
         Ok(())
     }
     fn smp_wmb(&self) {}
+    fn xsm_v4v_register(&self, _caller: &DomId, _partner: Option<&DomId>) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn xsm_v4v_send(&self, _src: &DomId, _dst: &DomId) -> Result<(), Errno> {
+        Ok(())
+    }
     fn send_virq(&self, _d: &DomId, _virq: u32) {}
     fn preempt_check(&self) -> bool {
         false

@@ -32,8 +32,10 @@
 //! sender's memory into the pinned ring pages
 //! ([`Platform::copy_from_guest_to_frame`]; Argo too copies from the guest
 //! under its ring lock). Nothing here calls
-//! [`Platform::send_virq`] or [`Platform::domain`] with either lock held:
-//! wake-ups are collected and raised after the locks are dropped.
+//! [`Platform::send_virq`], [`Platform::domain`] or an XSM hook
+//! ([`Platform::xsm_v4v_register`], [`Platform::xsm_v4v_send`]) with either
+//! lock held: wake-ups are collected and raised after the locks are dropped,
+//! and the policy is asked before any lock is taken.
 //!
 //! A ring is found under L1 as `(slot, generation)` and then re-checked
 //! under L2: if the ring was unregistered (or the slot reused) in between,
@@ -265,7 +267,7 @@ impl<P: Platform> V4v<P> {
         }
         let npages = reg.pages() as usize;
         debug_assert!(npages <= RING_PAGES_MAX as usize);
-        if reg.partner != DOMID_ANY {
+        let partner = if reg.partner != DOMID_ANY {
             if !DomId(reg.partner).is_real() {
                 return Err(Errno::EINVAL);
             }
@@ -273,7 +275,15 @@ impl<P: Platform> V4v<P> {
             if p.domain_info(&partner).dying {
                 return Err(Errno::ESRCH);
             }
-        }
+            Some(partner)
+        } else {
+            None
+        };
+        // The policy decides on the registration as read, before anything
+        // is copied, pinned or counted (Argo: `xsm_argo_register_*`), and
+        // for a re-registration too. No lock is held.
+        p.xsm_v4v_register(caller, partner.as_ref())?;
+        drop(partner);
 
         // The gfn list is copied once, then only Xen's copy is used.
         let mut gfns: Vec<Gfn> = Vec::new();
@@ -473,6 +483,13 @@ impl<P: Platform> V4v<P> {
         e.flags = 0;
         e.max_message_size = 0;
         let dst = DomId(e.ring.domain);
+        // As Argo, nothing is told about the rings of a domain the caller
+        // may not send to: the policy is asked before the ring is looked up
+        // (no lock held), and a refusal is this op's error. An entry naming
+        // no live domain is answered "no ring".
+        let Ok(dd) = p.domain(dst) else { return Ok(()) };
+        p.xsm_v4v_send(caller, &dd)?;
+        drop(dd);
         let found = self.table.with(|t| {
             let r = t.find_for_sender(me, dst, e.ring.port)?;
             // The source port of a future send is unknown: only rules that

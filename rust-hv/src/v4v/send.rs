@@ -89,6 +89,22 @@ impl<P: Platform> V4v<P> {
             return Err(Errno::E2BIG);
         }
         let msg_type = u32::try_from(args[3]).map_err(|_| Errno::EINVAL)?;
+
+        let dst = DomId(sa.dst.domain);
+        if !dst.is_real() {
+            return Err(Errno::ESRCH);
+        }
+        {
+            let dd = p.domain(dst)?;
+            if p.domain_info(&dd).dying {
+                return Err(Errno::ESRCH);
+            }
+            // The policy decides once the destination is known, before the
+            // iov array or any payload is copied (Argo: `xsm_argo_send`). A
+            // resumed send was allowed at its first step. No lock is held.
+            p.xsm_v4v_send(caller, &dd)?;
+        }
+
         let mut iovs: Vec<Iov> = Vec::new();
         iovs.try_reserve_exact(niov as usize).map_err(|_| Errno::ENOMEM)?;
         let mut total: u32 = 0;
@@ -105,16 +121,6 @@ impl<P: Platform> V4v<P> {
         // Cannot overflow: MSG_MAX is far below u32::MAX.
         let bytes = message_bytes(total).ok_or(Errno::EMSGSIZE)?;
 
-        let dst = DomId(sa.dst.domain);
-        if !dst.is_real() {
-            return Err(Errno::ESRCH);
-        }
-        {
-            let dd = p.domain(dst)?;
-            if p.domain_info(&dd).dying {
-                return Err(Errno::ESRCH);
-            }
-        }
         let (slot, generation, token) = self.table.with(|t| {
             // Created now so that the statistics update at the end never
             // has to allocate.

@@ -226,6 +226,20 @@ impl Platform for Xen {
         unsafe { b::rust_hv_smp_wmb() }
     }
 
+    fn xsm_v4v_register(&self, caller: &Domain, partner: Option<&Domain>) -> Result<(), Errno> {
+        let partner = partner.map_or(core::ptr::null(), |d| d.ptr().cast_const());
+        // SAFETY: `caller` and, if given, `partner` hold references, so both
+        // domains are alive for the call; NULL means any source. The XSM
+        // hooks only read them.
+        errno(unsafe { b::rust_hv_xsm_v4v_register(caller.ptr().cast_const(), partner) })
+    }
+
+    fn xsm_v4v_send(&self, src: &Domain, dst: &Domain) -> Result<(), Errno> {
+        // SAFETY: Both hold references, so both domains are alive for the
+        // call; the XSM hook only reads them.
+        errno(unsafe { b::rust_hv_xsm_v4v_send(src.ptr().cast_const(), dst.ptr().cast_const()) })
+    }
+
     fn send_virq(&self, d: &Domain, virq: u32) {
         // SAFETY: `d` is alive; Xen checks the VIRQ number.
         unsafe { b::rust_hv_send_virq(d.ptr(), virq) }
