@@ -25,3 +25,28 @@ bench-smoke: bench-build
 	$(BENCH_BIN) --quick --out $(BENCH_SMOKE_OUT)
 
 TEST_TARGETS += bench-smoke
+
+# Real Xen, side by side (issue 9): V4V sendv against Argo's sendv in the
+# same boot, sshm attach against XENMEM_populate_physmap, under QEMU
+# -icount (tests/bench/README.md). Its own Xen (the series plus
+# CONFIG_ARGO=y) is built in build/xen-argo from the same download cache,
+# so the `make xen` tree is left alone; the test kernel is built with the
+# cargo feature `bench` in build/bench-kernel (the smoke kernel is
+# untouched). Not in TEST_TARGETS: a measurement, not a test.
+#
+#   make bench-xen     out/bench/xen-results.{md,json}, xen-console.log
+
+BENCH_XEN_KERNEL := build/bench-kernel/x86_64-unknown-none/release/smoke-kernel
+
+.PHONY: bench-xen bench-xen-kernel bench-xen-hv
+
+bench-xen-kernel: deps
+	cd tests/boot && RUSTC=$(SMOKE_RUSTC) RUSTC_BOOTSTRAP=1 \
+		CARGO_TARGET_DIR=$(CURDIR)/build/bench-kernel $(CARGO) build --release --features bench
+
+bench-xen-hv: deps
+	bash tests/bench/xen-argo.sh $(CURDIR)/out/xen-argo
+
+bench-xen: bench-xen-kernel bench-xen-hv
+	bash tests/bench/xen-side-by-side.sh out/xen-argo/xen.gz $(BENCH_XEN_KERNEL) $(BENCH_OUT)
+	@echo "bench-xen: see $(BENCH_OUT)/xen-results.md"

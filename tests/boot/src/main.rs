@@ -9,6 +9,8 @@
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "bench")]
+mod bench;
 mod boot;
 mod xen;
 
@@ -106,9 +108,20 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if magic != HVM_START_MAGIC {
         dom0.print(format_args!("smoke: bad hvm_start_info magic {magic:#x}"));
     }
+    // Bench mode (`make bench-xen`): timings instead of the scenarios.
+    #[cfg(feature = "bench")]
+    {
+        bench::run(&dom0.hc);
+        dom0.print(format_args!("smoke: bench done, powering off"));
+        dom0.hc.poweroff()
+    }
+    #[cfg(not(feature = "bench"))]
     let s = scenarios::run_all(&mut dom0);
-    dom0.print(format_args!("smoke: done ({} scenarios), powering off", s.passed + s.failed));
-    dom0.hc.poweroff()
+    #[cfg(not(feature = "bench"))]
+    {
+        dom0.print(format_args!("smoke: done ({} scenarios), powering off", s.passed + s.failed));
+        dom0.hc.poweroff()
+    }
 }
 
 /// Reports an exception nobody expected and powers off.
