@@ -12,7 +12,7 @@
 # instruction, so timings count instructions and do not depend on the host's
 # load (two runs give the same figures). sleep=off: idle time is skipped.
 # One vCPU: icount runs vCPUs round-robin anyway.
-# QEMU has 2 GiB; dom0 gets 96 MiB and may grow to 1536 MiB, so that
+# QEMU has 2 GiB; dom0 gets 512 MiB (its paging pool, which holds the p2m tables, is sized from that) and may grow to 1792 MiB, so that
 # populate_physmap has room; the sshm regions come from Xen's heap.
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 XEN KERNEL OUT" >&2; exit 2; }
@@ -31,7 +31,7 @@ log=$out/xen-console.log
 rm -f "$log"
 
 cmdline="loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none dom0=pvh"
-cmdline+=" dom0_mem=96M,max:1536M argo=1"
+cmdline+=" dom0_mem=512M,max:1792M argo=1"
 start=$(date +%s)
 qemu-system-x86_64 -M q35 -smp 1 -m 2G -nographic -no-reboot \
     -cpu qemu64,+svm,+npt -icount shift=0,sleep=off \

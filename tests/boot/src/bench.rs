@@ -57,10 +57,12 @@ const ARGO_OP_REGISTER_RING: u64 = 1;
 const ARGO_OP_UNREGISTER_RING: u64 = 2;
 const ARGO_OP_SENDV: u64 = 3;
 
-/// Where the attachment goes: 8 GiB (as the scenarios), 1 GiB aligned.
+/// Where the attachments go: 1 GiB-aligned slots from 8 GiB up (as the
+/// scenarios), a fresh one for every attach.
 const SSHM_GFN: u64 = 8 << (30 - 12);
-/// Where populate_physmap puts RAM: 12 GiB, free, inside the identity map.
-const POPULATE_GFN: u64 = 12 << (30 - 12);
+/// Where populate_physmap puts RAM: 4 GiB, free (QEMU's RAM ends at 2 GiB),
+/// below the sshm slots.
+const POPULATE_GFN: u64 = 4 << (30 - 12);
 /// Region sizes, MiB. The largest ones fail cleanly if Xen's heap (QEMU's
 /// RAM minus Xen and dom0) cannot back them, and are reported as such.
 const REGION_MIB: [u64; 5] = [2, 16, 64, 256, 1024];
@@ -318,9 +320,9 @@ impl Channel for Argo {
     }
 }
 
-/// Messages per batch: about 4 MiB of payload, at least 256 messages.
+/// Messages per batch: about 1 MiB of payload, at least 256 messages.
 fn batch(size: usize) -> usize {
-    core::cmp::max(256, (4 << 20) / size)
+    core::cmp::max(256, (1 << 20) / size)
 }
 
 /// Ticks of `n` send + receive rounds; `Err` with the first failure.
@@ -498,92 +500,140 @@ fn reservation(hc: &Hypercalls, cmd: u64, pages: u64, order: u32) -> (i64, u64) 
     (r, tsc() - t0)
 }
 
-fn memory(hc: &Hypercalls) {
-    for mib in REGION_MIB {
-        let pages = mib << 8;
-        // Static shm: create once (allocates and zeroes the backing, not
-        // timed), then attach and detach REPS times.
-        let name = sshm_name();
-        let create = StaticShm {
-            op: sshm::OP_CREATE,
-            flags: sshm::F_PERSISTENT,
-            name,
-            nr_pages: pages,
-            prot: sshm::PROT_RW,
-            ..Default::default()
-        };
-        let r = sshm_call(hc, &create);
-        if r != 0 {
-            line!(hc, "error kind=sshm mib={mib} step=create ret={r}");
-        } else {
-            let mut ta = [0u64; REPS];
-            let mut td = [0u64; REPS];
-            let mut ok = true;
-            for rep in 0..REPS {
-                let at = StaticShm {
-                    op: sshm::OP_ATTACH,
-                    name,
-                    nr_pages: pages,
-                    gfn: SSHM_GFN,
-                    prot: sshm::PROT_RW,
-                    ..Default::default()
-                };
-                let t0 = tsc();
-                let r = sshm_call(hc, &at);
-                ta[rep] = tsc() - t0;
-                if r != 0 {
-                    line!(hc, "error kind=sshm mib={mib} step=attach rep={rep} ret={r}");
-                    ok = false;
-                    break;
+fn populate(hc: &Hypercalls, mib: u64) {
+    let pages = mib << 8;
+    for (order, tag) in [(9u32, "2m"), (0, "4k")] {
+        let n = pages >> order;
+        let mut tp = [0u64; REPS];
+        let mut tr = [0u64; REPS];
+        let mut ok = true;
+        for rep in 0..REPS {
+            let (r, t) = reservation(hc, XENMEM_POPULATE_PHYSMAP, pages, order);
+            tp[rep] = t;
+            if r != n as i64 {
+                line!(hc, "error kind=populate_{tag} mib={mib} step=populate rep={rep} ret={r} want={n}");
+                // Give back whatever was populated.
+                if r > 0 {
+                    reservation(hc, XENMEM_DECREASE_RESERVATION, (r as u64) << order, order);
                 }
-                let de = StaticShm { op: sshm::OP_DETACH, name, gfn: SSHM_GFN, ..Default::default() };
-                let t0 = tsc();
-                let r = sshm_call(hc, &de);
-                td[rep] = tsc() - t0;
-                if r != 0 {
-                    line!(hc, "error kind=sshm mib={mib} step=detach rep={rep} ret={r}");
-                    ok = false;
-                    break;
-                }
+                ok = false;
+                break;
             }
-            if ok {
-                ticks_list(hc, format_args!("mem kind=sshm_attach mib={mib}"), &ta);
-                ticks_list(hc, format_args!("mem kind=sshm_detach mib={mib}"), &td);
+            let (r, t) = reservation(hc, XENMEM_DECREASE_RESERVATION, pages, order);
+            tr[rep] = t;
+            if r != n as i64 {
+                line!(hc, "error kind=populate_{tag} mib={mib} step=decrease rep={rep} ret={r} want={n}");
+                ok = false;
+                break;
             }
-            sshm_call(hc, &StaticShm { op: sshm::OP_UNLINK, name, ..Default::default() });
         }
-        // populate_physmap / decrease_reservation, 2 MiB then 4 KiB extents.
-        for (order, tag) in [(9u32, "2m"), (0, "4k")] {
-            let n = pages >> order;
-            let mut tp = [0u64; REPS];
-            let mut tr = [0u64; REPS];
-            let mut ok = true;
-            for rep in 0..REPS {
-                let (r, t) = reservation(hc, XENMEM_POPULATE_PHYSMAP, pages, order);
-                tp[rep] = t;
-                if r != n as i64 {
-                    line!(hc, "error kind=populate_{tag} mib={mib} step=populate ret={r} want={n}");
-                    // Give back whatever was populated.
-                    if r > 0 {
-                        reservation(hc, XENMEM_DECREASE_RESERVATION, (r as u64) << order, order);
-                    }
-                    ok = false;
-                    break;
-                }
-                let (r, t) = reservation(hc, XENMEM_DECREASE_RESERVATION, pages, order);
-                tr[rep] = t;
-                if r != n as i64 {
-                    line!(hc, "error kind=populate_{tag} mib={mib} step=decrease ret={r} want={n}");
-                    ok = false;
-                    break;
-                }
-            }
-            if ok {
-                ticks_list(hc, format_args!("mem kind=populate_{tag} mib={mib}"), &tp);
-                ticks_list(hc, format_args!("mem kind=decrease_{tag} mib={mib}"), &tr);
-            }
+        if ok {
+            ticks_list(hc, format_args!("mem kind=populate_{tag} mib={mib}"), &tp);
+            ticks_list(hc, format_args!("mem kind=decrease_{tag} mib={mib}"), &tr);
         }
     }
+}
+
+/// Reads the first word at `gfn` (identity-mapped below 16 GiB).
+fn peek_gfn(gfn: u64) -> u64 {
+    // SAFETY: inside the identity map; an unmapped gfn reads as all ones
+    // (emulated), a mapped one as memory.
+    unsafe { core::ptr::read_volatile((gfn * PAGE_SIZE) as *const u64) }
+}
+
+fn poke_gfn(gfn: u64, v: u64) {
+    // SAFETY: as `peek_gfn`, on an attachment of ours.
+    unsafe { core::ptr::write_volatile((gfn * PAGE_SIZE) as *mut u64, v) }
+}
+
+/// Static shm: create (allocates and zeroes the backing, not timed), then
+/// attach and detach REPS times, each attachment at a fresh 1 GiB-aligned
+/// gfn (`slot`), then unlink.
+fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
+    let pages = mib << 8;
+    let name = sshm_name();
+    let create =
+        StaticShm { op: sshm::OP_CREATE, flags: sshm::F_PERSISTENT, name, nr_pages: pages, prot: sshm::PROT_RW, ..Default::default() };
+    let r = sshm_call(hc, &create);
+    if r != 0 {
+        line!(hc, "error kind=sshm mib={mib} step=create ret={r}");
+        return;
+    }
+    let mut ta = [0u64; REPS];
+    let mut td = [0u64; REPS];
+    let mut ok = true;
+    for rep in 0..REPS {
+        let gfn = SSHM_GFN + *slot * (1 << 18);
+        *slot += 1;
+        let at = StaticShm { op: sshm::OP_ATTACH, name, nr_pages: pages, gfn, prot: sshm::PROT_RW, ..Default::default() };
+        let t0 = tsc();
+        let r = sshm_call(hc, &at);
+        ta[rep] = tsc() - t0;
+        if r != 0 {
+            line!(hc, "error kind=sshm mib={mib} step=attach rep={rep} gfn={gfn:#x} ret={r}");
+            ok = false;
+            break;
+        }
+        let check = gfn * PAGE_SIZE + PAGE_SIZE < crate::boot::IDENTITY_MAP_BYTES;
+        if check {
+            poke_gfn(gfn, 0x5353_484d_0000_0000 | mib);
+        }
+        let de = StaticShm { op: sshm::OP_DETACH, name, gfn, ..Default::default() };
+        let t0 = tsc();
+        let r = sshm_call(hc, &de);
+        td[rep] = tsc() - t0;
+        if r != 0 {
+            line!(hc, "error kind=sshm mib={mib} step=detach rep={rep} ret={r}");
+            ok = false;
+            break;
+        }
+        if check {
+            // After a detach the gfn must no longer reach the region.
+            let v = peek_gfn(gfn);
+            let stale = u64::from(v == 0x5353_484d_0000_0000 | mib);
+            line!(hc, "detach_check mib={mib} rep={rep} gfn={gfn:#x} after={v:#x} stale={stale}");
+        }
+    }
+    if ok {
+        ticks_list(hc, format_args!("mem kind=sshm_attach mib={mib}"), &ta);
+        ticks_list(hc, format_args!("mem kind=sshm_detach mib={mib}"), &td);
+    }
+    let r = sshm_call(hc, &StaticShm { op: sshm::OP_UNLINK, name, ..Default::default() });
+    if r != 0 {
+        line!(hc, "error kind=sshm mib={mib} step=unlink ret={r}");
+    }
+}
+
+/// Largest size first, populate before sshm: the free heap is then the
+/// largest for the 1 GiB runs, whatever the smaller ones leave behind.
+fn memory(hc: &Hypercalls) {
+    let mut slot = 0;
+    heap(hc, "start");
+    for mib in REGION_MIB.iter().rev().copied() {
+        populate(hc, mib);
+        heap(hc, "populated");
+        sshm(hc, mib, &mut slot);
+        heap(hc, "sshm");
+    }
+}
+
+/// Xen's free memory (`XEN_SYSCTL_physinfo`) and dom0's current and
+/// maximum reservation, in MiB.
+fn heap(hc: &Hypercalls, when: &str) {
+    const SYSCTL_BYTES: usize = 8 + 128;
+    let mut b = [0u8; SYSCTL_BYTES];
+    b[0..4].copy_from_slice(&3u32.to_le_bytes()); // XEN_SYSCTL_physinfo
+    b[4..8].copy_from_slice(&0x15u32.to_le_bytes()); // interface version
+    // SAFETY: the sysctl fits in the ARGS page.
+    unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), args(), SYSCTL_BYTES) };
+    let r = hc.call(35, [args() as u64, 0, 0, 0, 0]);
+    // SAFETY: as above; Xen wrote the result back.
+    let free = unsafe { core::ptr::read_unaligned(args().add(8 + 48) as *const u64) };
+    let dom = DOMID_SELF;
+    put(args(), dom);
+    let cur = hc.call(HYPERCALL_MEMORY_OP, [3, args() as u64, 0, 0, 0]);
+    let max = hc.call(HYPERCALL_MEMORY_OP, [4, args() as u64, 0, 0, 0]);
+    line!(hc, "heap when={when} sysctl={r} free_mib={} dom0_cur_mib={} dom0_max_mib={}", free >> 8, cur >> 8, max >> 8);
 }
 
 /// Runs every measurement, prints `BENCH` lines, then `BENCH done`.
@@ -595,7 +645,13 @@ pub fn run(hc: &Hypercalls) {
         let t = tsc() - t0;
         line!(hc, "calib insns={} ticks={t}", 2 * n);
     }
-    messages(hc);
-    memory(hc);
+    // BENCH_ONLY=mem|msg at build time runs one half (for debugging).
+    let only = option_env!("BENCH_ONLY").unwrap_or("");
+    if only != "mem" {
+        messages(hc);
+    }
+    if only != "msg" {
+        memory(hc);
+    }
     line!(hc, "done");
 }
