@@ -286,11 +286,18 @@ pub fn detach_not_attached(g: &mut dyn Guest) -> Result<(), Fail> {
     })
 }
 
-/// A 4 MiB region attached at a 2 MiB-aligned gfn: every page is distinct
-/// memory, written and read back through the mapping.
+/// A 4 MiB region attached at a 2 MiB-aligned gfn (so mapped with 2 MiB
+/// entries where Xen backs it in 2 MiB chunks): every page is distinct
+/// memory, written and read back through the mapping. Detach really removes
+/// the mapping (the same gfns can be attached again) and after unlink every
+/// page is back in Xen's free pool.
 pub fn large_attach(g: &mut dyn Guest) -> Result<(), Fail> {
     let n = "smoke_large";
     let at = free_gfn(g, LARGE_GFN_INDEX);
+    let before = match g.free_pages() {
+        Ok(v) => v,
+        Err(e) => return ret("physinfo", e.to_ret(), 0),
+    };
     with_cleanup(g, n, &[at], |g| {
         check("large gfn 2 MiB-aligned", u64::from(at.is_aligned(hypercall_abi::PAGE_ORDER_2M)), 1)?;
         ret("create", call(g, &create_op(n, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
@@ -306,6 +313,9 @@ pub fn large_attach(g: &mut dyn Guest) -> Result<(), Fail> {
             )?;
         }
         ret("detach", call(g, &detach_op(n, at)), 0)?;
-        ret("unlink", call(g, &unlink_op(n)), 0)
+        ret("attach again at the detached gfns", call(g, &attach_op(n, at, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
+        ret("detach again", call(g, &detach_op(n, at)), 0)?;
+        ret("unlink", call(g, &unlink_op(n)), 0)?;
+        check("free pages after unlink of the large region", g.free_pages().unwrap_or(0), before)
     })
 }
