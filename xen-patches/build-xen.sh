@@ -6,11 +6,13 @@
 #
 #   build-xen.sh OUT            (XEN_SRC=DIR to start from an existing tree)
 #   XEN_CONFIG=FILE             Kconfig fragment (default: xen-patches/config)
+#   XEN_BUILD_DIR=DIR           where the tree lives (default: build/xen); the
+#                               download cache stays build/xen/dl either way
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 OUT=${1:?usage: build-xen.sh OUT}
-B=$ROOT/build/xen
+B=${XEN_BUILD_DIR:-$ROOT/build/xen}
 TREE=$B/src
 FRAG=${XEN_CONFIG:-$HERE/config}
 
