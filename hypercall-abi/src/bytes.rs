@@ -54,3 +54,56 @@ impl Writer<'_> {
         self.0[off..off + v.len()].copy_from_slice(v);
     }
 }
+
+/// Byte (de)serialisation of an ABI struct, field by field at its pinned
+/// offsets (`offset_of!`), so that it cannot drift from the layout that
+/// `static_assertions` and the bindgen test pin.
+pub trait Wire: Sized {
+    /// Size in bytes.
+    const SIZE: usize;
+    /// Writes `self` into `b[..SIZE]`.
+    fn write(&self, b: &mut [u8]);
+    /// Reads from `b[..SIZE]`.
+    fn read(b: &[u8]) -> Self;
+}
+
+/// Implements [`Wire`] for a struct from its field list; each field's kind
+/// is `u16`, `u32`, `u64`, `bytes` (a byte array), `u16s`/`u64s` (arrays of
+/// integers) or `nested` (a struct that is itself [`Wire`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! wire {
+    ($t:ident { $($f:ident : $k:ident),* $(,)? }) => {
+        impl $crate::bytes::Wire for $t {
+            const SIZE: usize = core::mem::size_of::<$t>();
+            fn write(&self, b: &mut [u8]) {
+                // Structs made only of nested structs write through `w.0`.
+                #[allow(unused_mut)]
+                let mut w = $crate::bytes::Writer(b);
+                $($crate::wire!(@w w, core::mem::offset_of!($t, $f), self.$f, $k);)*
+            }
+            fn read(b: &[u8]) -> Self {
+                let r = $crate::bytes::Reader(b);
+                $t { $($f: $crate::wire!(@r r, core::mem::offset_of!($t, $f), $k),)* }
+            }
+        }
+    };
+    (@w $w:ident, $o:expr, $v:expr, u16) => { $w.u16($o, $v) };
+    (@w $w:ident, $o:expr, $v:expr, u32) => { $w.u32($o, $v) };
+    (@w $w:ident, $o:expr, $v:expr, u64) => { $w.u64($o, $v) };
+    (@w $w:ident, $o:expr, $v:expr, bytes) => { $w.bytes($o, &$v) };
+    (@w $w:ident, $o:expr, $v:expr, u16s) => {
+        for (i, x) in $v.iter().enumerate() { $w.u16($o + 2 * i, *x) }
+    };
+    (@w $w:ident, $o:expr, $v:expr, u64s) => {
+        for (i, x) in $v.iter().enumerate() { $w.u64($o + 8 * i, *x) }
+    };
+    (@w $w:ident, $o:expr, $v:expr, nested) => { $crate::bytes::Wire::write(&$v, &mut $w.0[$o..]) };
+    (@r $r:ident, $o:expr, u16) => { $r.u16($o) };
+    (@r $r:ident, $o:expr, u32) => { $r.u32($o) };
+    (@r $r:ident, $o:expr, u64) => { $r.u64($o) };
+    (@r $r:ident, $o:expr, bytes) => { $r.array($o) };
+    (@r $r:ident, $o:expr, u16s) => { core::array::from_fn(|i| $r.u16($o + 2 * i)) };
+    (@r $r:ident, $o:expr, u64s) => { core::array::from_fn(|i| $r.u64($o + 8 * i)) };
+    (@r $r:ident, $o:expr, nested) => { $crate::bytes::Wire::read(&$r.0[$o..]) };
+}

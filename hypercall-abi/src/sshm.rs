@@ -40,8 +40,9 @@ use core::mem::{offset_of, size_of};
 
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert, const_assert_eq};
 
-use crate::bytes::{Reader, Writer};
+use crate::bytes::Wire;
 use crate::errno::Errno;
+use crate::wire;
 
 /// Sub-op: create a region (`-EEXIST` if the name exists).
 pub const OP_CREATE: u32 = 1;
@@ -330,45 +331,13 @@ impl StaticShm {
     /// Serialises to the bytes of guest memory.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
-        let mut w = Writer(&mut b);
-        w.u32(offset_of!(Self, op), self.op);
-        w.u32(offset_of!(Self, flags), self.flags);
-        w.bytes(offset_of!(Self, name), &self.name);
-        w.u64(offset_of!(Self, nr_pages), self.nr_pages);
-        w.u64(offset_of!(Self, offset), self.offset);
-        w.u64(offset_of!(Self, gfn), self.gfn);
-        w.u64(offset_of!(Self, progress), self.progress);
-        w.u64(offset_of!(Self, buffer), self.buffer);
-        w.u32(offset_of!(Self, nr_entries), self.nr_entries);
-        w.u32(offset_of!(Self, prot), self.prot);
-        w.u64(offset_of!(Self, size_pages), self.size_pages);
-        for (i, r) in self.reserved.iter().enumerate() {
-            w.u64(offset_of!(Self, reserved) + 8 * i, *r);
-        }
+        self.write(&mut b);
         b
     }
 
     /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
     pub fn from_bytes(b: &[u8]) -> StaticShm {
-        let r = Reader(b);
-        let mut reserved = [0u64; 4];
-        for (i, x) in reserved.iter_mut().enumerate() {
-            *x = r.u64(offset_of!(Self, reserved) + 8 * i);
-        }
-        StaticShm {
-            op: r.u32(offset_of!(Self, op)),
-            flags: r.u32(offset_of!(Self, flags)),
-            name: r.array(offset_of!(Self, name)),
-            nr_pages: r.u64(offset_of!(Self, nr_pages)),
-            offset: r.u64(offset_of!(Self, offset)),
-            gfn: r.u64(offset_of!(Self, gfn)),
-            progress: r.u64(offset_of!(Self, progress)),
-            buffer: r.u64(offset_of!(Self, buffer)),
-            nr_entries: r.u32(offset_of!(Self, nr_entries)),
-            prot: r.u32(offset_of!(Self, prot)),
-            size_pages: r.u64(offset_of!(Self, size_pages)),
-            reserved,
-        }
+        Self::read(b)
     }
 }
 
@@ -379,39 +348,40 @@ impl Entry {
     /// Serialises to the bytes of guest memory.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut b = [0u8; Self::SIZE];
-        let mut w = Writer(&mut b);
-        w.bytes(offset_of!(Self, name), &self.name);
-        w.u64(offset_of!(Self, nr_pages), self.nr_pages);
-        w.u32(offset_of!(Self, max_prot), self.max_prot);
-        w.u32(offset_of!(Self, flags), self.flags);
-        w.u32(offset_of!(Self, nr_attachments), self.nr_attachments);
-        w.u16(offset_of!(Self, creator), self.creator);
-        w.u16(offset_of!(Self, nr_domids), self.nr_domids);
-        for (i, d) in self.domids.iter().enumerate() {
-            w.u16(offset_of!(Self, domids) + 2 * i, *d);
-        }
+        self.write(&mut b);
         b
     }
 
     /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
     pub fn from_bytes(b: &[u8]) -> Entry {
-        let r = Reader(b);
-        let mut domids = [0u16; ENTRY_DOMIDS_MAX];
-        for (i, d) in domids.iter_mut().enumerate() {
-            *d = r.u16(offset_of!(Self, domids) + 2 * i);
-        }
-        Entry {
-            name: r.array(offset_of!(Self, name)),
-            nr_pages: r.u64(offset_of!(Self, nr_pages)),
-            max_prot: r.u32(offset_of!(Self, max_prot)),
-            flags: r.u32(offset_of!(Self, flags)),
-            nr_attachments: r.u32(offset_of!(Self, nr_attachments)),
-            creator: r.u16(offset_of!(Self, creator)),
-            nr_domids: r.u16(offset_of!(Self, nr_domids)),
-            domids,
-        }
+        Self::read(b)
     }
 }
+
+wire!(StaticShm {
+    op: u32,
+    flags: u32,
+    name: bytes,
+    nr_pages: u64,
+    offset: u64,
+    gfn: u64,
+    progress: u64,
+    buffer: u64,
+    nr_entries: u32,
+    prot: u32,
+    size_pages: u64,
+    reserved: u64s,
+});
+wire!(Entry {
+    name: bytes,
+    nr_pages: u64,
+    max_prot: u32,
+    flags: u32,
+    nr_attachments: u32,
+    creator: u16,
+    nr_domids: u16,
+    domids: u16s,
+});
 
 #[cfg(test)]
 mod tests {

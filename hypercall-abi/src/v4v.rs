@@ -20,8 +20,9 @@ use core::mem::{offset_of, size_of};
 
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert_eq};
 
-use crate::bytes::{Reader, Writer};
+pub use crate::bytes::Wire;
 use crate::errno::Errno;
+use crate::wire;
 
 /// Register a ring (or refresh a registered one).
 pub const OP_REGISTER_RING: u32 = 1;
@@ -468,56 +469,15 @@ impl FwRule {
     }
 }
 
-/// Byte (de)serialisation of the V4V structs, field by field at their pinned
-/// offsets.
-pub trait Wire: Sized {
-    /// Size in bytes.
-    const SIZE: usize;
-    /// Writes `self` into `b[..SIZE]`.
-    fn write(&self, b: &mut [u8]);
-    /// Reads from `b[..SIZE]`.
-    fn read(b: &[u8]) -> Self;
-}
-
-macro_rules! wire {
-    ($t:ident { $($f:ident : $k:ident),* $(,)? }) => {
-        impl Wire for $t {
-            const SIZE: usize = size_of::<$t>();
-            fn write(&self, b: &mut [u8]) {
-                // Structs made only of nested structs write through `w.0`.
-                #[allow(unused_mut)]
-                let mut w = Writer(b);
-                $(wire!(@w w, offset_of!($t, $f), self.$f, $k);)*
-            }
-            fn read(b: &[u8]) -> Self {
-                let r = Reader(b);
-                $t { $($f: wire!(@r r, offset_of!($t, $f), $k),)* }
-            }
-        }
-    };
-    (@w $w:ident, $o:expr, $v:expr, u16) => { $w.u16($o, $v) };
-    (@w $w:ident, $o:expr, $v:expr, u32) => { $w.u32($o, $v) };
-    (@w $w:ident, $o:expr, $v:expr, u64) => { $w.u64($o, $v) };
-    (@w $w:ident, $o:expr, $v:expr, bytes) => { $w.bytes($o, &$v) };
-    (@w $w:ident, $o:expr, $v:expr, Addr) => { $v.write(&mut $w.0[$o..]) };
-    (@w $w:ident, $o:expr, $v:expr, RingId) => { $v.write(&mut $w.0[$o..]) };
-    (@r $r:ident, $o:expr, u16) => { $r.u16($o) };
-    (@r $r:ident, $o:expr, u32) => { $r.u32($o) };
-    (@r $r:ident, $o:expr, u64) => { $r.u64($o) };
-    (@r $r:ident, $o:expr, bytes) => { $r.array($o) };
-    (@r $r:ident, $o:expr, Addr) => { Addr::read(&$r.0[$o..]) };
-    (@r $r:ident, $o:expr, RingId) => { RingId::read(&$r.0[$o..]) };
-}
-
 wire!(Addr { port: u32, domain: u16, pad: u16 });
 wire!(RingId { port: u32, domain: u16, partner: u16 });
-wire!(RingHeader { magic: u64, id: RingId, len: u32, rx_ptr: u32, tx_ptr: u32, flags: u32, reserved: bytes });
-wire!(MsgHeader { len: u32, msg_type: u32, source: Addr });
+wire!(RingHeader { magic: u64, id: nested, len: u32, rx_ptr: u32, tx_ptr: u32, flags: u32, reserved: bytes });
+wire!(MsgHeader { len: u32, msg_type: u32, source: nested });
 wire!(Iov { base: u64, len: u32, pad: u32 });
-wire!(SendAddr { src: Addr, dst: Addr });
+wire!(SendAddr { src: nested, dst: nested });
 wire!(RegisterRing { port: u32, partner: u16, pad: u16, len: u32, pad2: u32 });
 wire!(UnregisterRing { port: u32, partner: u16, pad: u16 });
-wire!(RingDataEnt { ring: Addr, flags: u16, pad: u16, space_required: u32, max_message_size: u32, pad2: u32 });
+wire!(RingDataEnt { ring: nested, flags: u16, pad: u16, space_required: u32, max_message_size: u32, pad2: u32 });
 wire!(RingData { nent: u32, pad: u32, reserved: u64 });
 wire!(Info {
     rings_max: u32,
@@ -535,7 +495,7 @@ wire!(Info {
     global_msgs: u64,
     global_bytes: u64,
 });
-wire!(RingInfo { id: RingId, len: u32, tx_ptr: u32, rx_ptr: u32, nr_pending: u32, msgs: u64, bytes: u64, full: u64 });
+wire!(RingInfo { id: nested, len: u32, tx_ptr: u32, rx_ptr: u32, nr_pending: u32, msgs: u64, bytes: u64, full: u64 });
 wire!(FwRule { src_domain: u16, dst_domain: u16, src_port: u32, dst_port: u32, action: u32 });
 
 #[cfg(test)]
