@@ -7,19 +7,20 @@
 use alloc::vec::Vec;
 
 use hypercall_abi::v4v::{
-    message_bytes, MsgHeader, RingId, Wire, PENDING_PER_RING_MAX, RING_F_NOTIFY_EMPTY_ONLY, RING_HEADER_BYTES,
-    SLOT_BYTES,
+    message_bytes, MsgHeader, RingHeader, RingId, Wire, PENDING_PER_RING_MAX, RING_F_NOTIFY_EMPTY_ONLY,
+    RING_HEADER_BYTES, SLOT_BYTES,
 };
 use hypercall_abi::{DomId, Errno, Gfn, Mfn, PAGE_SIZE};
 
 use crate::platform::Platform;
 
-/// Byte offsets of the ring header's fields (pinned in `hypercall_abi::v4v`).
-const HDR_ID: usize = 8;
-const HDR_LEN: usize = 16;
-const HDR_RX: usize = 20;
-const HDR_TX: usize = 24;
-const HDR_FLAGS: usize = 28;
+/// Byte offsets of the ring header's fields, from the ABI type itself
+/// (pinned there and cross-checked against the C header).
+const HDR_ID: usize = core::mem::offset_of!(RingHeader, id);
+const HDR_LEN: usize = core::mem::offset_of!(RingHeader, len);
+const HDR_RX: usize = core::mem::offset_of!(RingHeader, rx_ptr);
+const HDR_TX: usize = core::mem::offset_of!(RingHeader, tx_ptr);
+const HDR_FLAGS: usize = core::mem::offset_of!(RingHeader, flags);
 
 /// A space-available waiter: `dom` wants to send `space` payload bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
