@@ -39,15 +39,21 @@ static int sshm_set_name(xc_interface *xch, char field[XEN_SSHM_NAME_BYTES],
     return 0;
 }
 
+/* Zeroes the domctl (unused fields must be 0) and fills its envelope. */
+static void sshm_init(struct xen_domctl *domctl, uint32_t domid, uint32_t op)
+{
+    memset(domctl, 0, sizeof(*domctl));
+    domctl->cmd = XEN_DOMCTL_static_shm;
+    domctl->domain = domid;
+    domctl->u.static_shm.op = op;
+}
+
 int xc_sshm_create(xc_interface *xch, uint32_t domid, const char *name,
                    uint64_t nr_pages, uint32_t prot, uint32_t flags)
 {
     DECLARE_DOMCTL;
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = domid;
-    domctl.u.static_shm.op = XEN_SSHM_OP_create;
+    sshm_init(&domctl, domid, XEN_SSHM_OP_create);
     domctl.u.static_shm.flags = flags;
     domctl.u.static_shm.nr_pages = nr_pages;
     domctl.u.static_shm.prot = prot;
@@ -64,10 +70,7 @@ int xc_sshm_attach(xc_interface *xch, uint32_t domid, const char *name,
 {
     DECLARE_DOMCTL;
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = domid;
-    domctl.u.static_shm.op = XEN_SSHM_OP_attach;
+    sshm_init(&domctl, domid, XEN_SSHM_OP_attach);
     domctl.u.static_shm.flags = flags;
     domctl.u.static_shm.gfn = gfn;
     domctl.u.static_shm.offset = offset;
@@ -88,10 +91,7 @@ int xc_sshm_detach(xc_interface *xch, uint32_t domid, const char *name,
 {
     DECLARE_DOMCTL;
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = domid;
-    domctl.u.static_shm.op = XEN_SSHM_OP_detach;
+    sshm_init(&domctl, domid, XEN_SSHM_OP_detach);
     domctl.u.static_shm.gfn = gfn;
     domctl.u.static_shm.nr_pages = nr_pages;
 
@@ -105,10 +105,7 @@ int xc_sshm_unlink(xc_interface *xch, const char *name)
 {
     DECLARE_DOMCTL;
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = DOMID_SSHM;
-    domctl.u.static_shm.op = XEN_SSHM_OP_unlink;
+    sshm_init(&domctl, DOMID_SSHM, XEN_SSHM_OP_unlink);
 
     if ( sshm_set_name(xch, domctl.u.static_shm.name, name) )
         return -1;
@@ -124,10 +121,7 @@ int xc_sshm_info(xc_interface *xch, const char *name,
     DECLARE_HYPERCALL_BOUNCE(entry, sizeof(*entry),
                              XC_HYPERCALL_BUFFER_BOUNCE_OUT);
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = DOMID_SSHM;
-    domctl.u.static_shm.op = XEN_SSHM_OP_info;
+    sshm_init(&domctl, DOMID_SSHM, XEN_SSHM_OP_info);
 
     if ( sshm_set_name(xch, domctl.u.static_shm.name, name) )
         return -1;
@@ -160,10 +154,7 @@ int xc_sshm_list(xc_interface *xch, char cursor[XEN_SSHM_NAME_BYTES],
         return -1;
     }
 
-    memset(&domctl, 0, sizeof(domctl));
-    domctl.cmd = XEN_DOMCTL_static_shm;
-    domctl.domain = DOMID_SSHM;
-    domctl.u.static_shm.op = XEN_SSHM_OP_list;
+    sshm_init(&domctl, DOMID_SSHM, XEN_SSHM_OP_list);
     domctl.u.static_shm.nr_entries = max_entries;
     memcpy(domctl.u.static_shm.name, cursor, XEN_SSHM_NAME_BYTES);
 
