@@ -68,9 +68,10 @@ impl Sim {
     }
 
     /// `do_domctl`, in Xen's order: copy in (`-EFAULT`), interface version
-    /// (`-EACCES`), XSM dummy policy: control domain only (`-EPERM`), then
-    /// the command. The domctl is copied back both on success and on a
-    /// continuation, whose progress lives in the payload.
+    /// (`-EACCES`), the envelope's domain looked up (`-ESRCH`), XSM dummy
+    /// policy: control domain only (`-EPERM`), then the command. The domctl
+    /// is copied back both on success and on a continuation, whose progress
+    /// lives in the payload.
     fn do_domctl(&self, d: &crate::Dom, addr: u64) -> Result<i64, Errno> {
         let m = self.machine();
         let mut b = [0u8; domctl::SIZE];
@@ -79,6 +80,7 @@ impl Sim {
         if op.interface_version != domctl::INTERFACE_VERSION {
             return Err(Errno::EACCES);
         }
+        Self::domctl_lookup(m, &op)?;
         if !d.rec().control {
             return Err(Errno::EPERM);
         }
@@ -94,5 +96,23 @@ impl Sim {
             }
             _ => Err(Errno::ENOSYS),
         }
+    }
+
+    /// The envelope's domain, as Xen's `do_domctl` finds it before any
+    /// handler runs: `XEN_DOMCTL_static_shm` names the pseudo-domain
+    /// (`DOMID_SSHM`, resolved to `dom_sshm` like `DOMID_IO` to `dom_io`)
+    /// for the sub-ops that act on no guest; every other id must be in the
+    /// domain hash (running or dying), else `-ESRCH`. Reserved ids are never
+    /// in the hash. A real host found the difference: `xl sshm-list` failed
+    /// with `-ESRCH` on Xen while the simulator ignored the envelope.
+    fn domctl_lookup(m: &crate::Machine, op: &Domctl) -> Result<(), Errno> {
+        let id = DomId(op.domain);
+        if op.cmd == domctl::XEN_DOMCTL_STATIC_SHM && id == DomId::SSHM {
+            return Ok(());
+        }
+        if !id.is_real() {
+            return Err(Errno::ESRCH);
+        }
+        m.handle(id).map(|_| ())
     }
 }
