@@ -138,6 +138,13 @@ pub struct Slot {
     pub evtchn: Evtchn,
     /// VIRQs raised on it, by number, whether bound or not.
     pub virq_raised: BTreeMap<u32, u64>,
+    /// The guest's own page tables, as far as hypercall pointers go: linear
+    /// page -> gfn. Xen's `copy_from_guest` on a translated guest walks
+    /// them (`hvm_copy_from_guest_linear`); a linear page not listed here
+    /// is identity-mapped, so tests can keep passing guest-physical
+    /// addresses. Lets a guest place a buffer anywhere in its 64-bit
+    /// address space, up to the very last page.
+    pub linear: BTreeMap<u64, u64>,
 }
 
 impl Slot {
@@ -152,6 +159,14 @@ impl Slot {
             maptrack: Maptrack::default(),
             evtchn: Evtchn::new(),
             virq_raised: BTreeMap::new(),
+            linear: BTreeMap::new(),
         }
+    }
+
+    /// The p2m entry behind the guest-linear page `page` (see
+    /// [`Slot::linear`]).
+    pub(crate) fn translate(&self, page: u64) -> Option<(hypercall_abi::Mfn, crate::p2m::P2mType)> {
+        let gfn = self.linear.get(&page).copied().unwrap_or(page);
+        self.p2m.lookup(hypercall_abi::Gfn(gfn))
     }
 }

@@ -241,6 +241,21 @@ impl Sim {
         Ok(())
     }
 
+    /// The guest maps its page `gfn` at the page-aligned linear address
+    /// `va` in its own page tables, so hypercall pointers into
+    /// `[va, va + 4096)` reach that page (see [`domain::Slot::linear`]). Lets a
+    /// test put an argument at the very top of the 64-bit address space, as
+    /// a real guest kernel can. `-EINVAL` if `va` is not page aligned.
+    pub fn map_guest_linear(&self, d: DomId, va: u64, gfn: Gfn) -> Result<(), Errno> {
+        if !va.is_multiple_of(hypercall_abi::PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let mut st = self.machine.lock();
+        let slot = st.domains.get_mut(&d.0).ok_or(Errno::ESRCH)?;
+        slot.linear.insert(va / hypercall_abi::PAGE_SIZE, gfn.0);
+        Ok(())
+    }
+
     /// Makes one RAM page of `d` read-only or writable again.
     pub fn set_ram_writable(&self, d: DomId, gfn: Gfn, writable: bool) -> Result<(), Errno> {
         self.machine.set_ram_type(d, gfn, writable)

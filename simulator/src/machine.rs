@@ -153,7 +153,9 @@ impl State {
     /// Calls `f(frames, mfn, offset, at, n)` for each page piece of the
     /// guest range `[gpa, gpa + len)` in order (`at`: the piece's offset in
     /// the range), after checking the whole range: a hole, or for a write a
-    /// read-only entry, is `-EFAULT` with nothing touched. Allocates
+    /// read-only entry, is `-EFAULT` with nothing touched. `gpa` is a
+    /// guest-linear address, translated through [`Slot::linear`]
+    /// (identity where that has no entry). Allocates
     /// nothing: a range within one page (every small access) is looked up
     /// once, a longer one twice (check, then copy).
     fn guest_walk(
@@ -167,14 +169,19 @@ impl State {
         if len > GUEST_COPY_MAX {
             return Err(Errno::EFAULT);
         }
-        let end = gpa.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+        // A range may end exactly at 2^64 (the last byte of the address
+        // space is addressable); only one that would go past it faults.
+        let end = u128::from(gpa) + len as u128;
+        if end > 1u128 << 64 {
+            return Err(Errno::EFAULT);
+        }
         let slot = self.domains.get(&id.0).ok_or(Errno::ESRCH)?;
         if len == 0 {
             return Ok(());
         }
         let off = (gpa % PAGE_SIZE) as usize;
         if off + len <= PAGE_BYTES {
-            let (mfn, t) = slot.p2m.lookup(Gfn(gpa / PAGE_SIZE)).ok_or(Errno::EFAULT)?;
+            let (mfn, t) = slot.translate(gpa / PAGE_SIZE).ok_or(Errno::EFAULT)?;
             if write && !t.writable() {
                 self.write_refusals += 1;
                 return Err(Errno::EFAULT);
@@ -183,17 +190,17 @@ impl State {
             return Ok(());
         }
         let mut refused = false;
-        for (gfn, _, _, _) in pieces(gpa, end) {
-            let (_, t) = slot.p2m.lookup(gfn).ok_or(Errno::EFAULT)?;
+        for (page, _, _, _) in pieces(gpa, end) {
+            let (_, t) = slot.translate(page).ok_or(Errno::EFAULT)?;
             refused |= write && !t.writable();
         }
         if refused {
             self.write_refusals += 1;
             return Err(Errno::EFAULT);
         }
-        for (gfn, off, at, n) in pieces(gpa, end) {
+        for (page, off, at, n) in pieces(gpa, end) {
             // Checked above, under the same lock.
-            let (mfn, _) = slot.p2m.lookup(gfn).ok_or(Errno::EFAULT)?;
+            let (mfn, _) = slot.translate(page).ok_or(Errno::EFAULT)?;
             f(&mut self.frames, mfn.0, off, at, n);
         }
         Ok(())
@@ -767,18 +774,18 @@ impl Platform for Machine {
     }
 }
 
-/// The page pieces of the guest range `[gpa, end)`: (gfn, offset in the
-/// page, offset in the range, bytes).
-fn pieces(gpa: u64, end: u64) -> impl Iterator<Item = (Gfn, usize, usize, usize)> {
-    let mut addr = gpa;
+/// The page pieces of the guest range `[gpa, end)` (`end` may be 2^64):
+/// (linear page, offset in the page, offset in the range, bytes).
+fn pieces(gpa: u64, end: u128) -> impl Iterator<Item = (u64, usize, usize, usize)> {
+    let mut addr = u128::from(gpa);
     std::iter::from_fn(move || {
         if addr >= end {
             return None;
         }
-        let off = (addr % PAGE_SIZE) as usize;
+        let off = (addr % u128::from(PAGE_SIZE)) as usize;
         let n = (PAGE_BYTES - off).min((end - addr) as usize);
-        let piece = (Gfn(addr / PAGE_SIZE), off, (addr - gpa) as usize, n);
-        addr += n as u64;
+        let piece = ((addr / u128::from(PAGE_SIZE)) as u64, off, (addr - u128::from(gpa)) as usize, n);
+        addr += n as u128;
         Some(piece)
     })
 }

@@ -80,7 +80,9 @@ pub const SEND_STEP_BYTES_MAX: usize = 64 * 1024;
 /// `(owner, port, partner)`: how rings are indexed and ordered.
 type Key = (u16, u32, u16);
 
-/// Per-domain V4V state.
+/// Per-domain V4V state. Its statistics (like the per-ring and global
+/// ones) are wrapping counters: guests drive them, so they must never be an
+/// overflow.
 struct DomState {
     id: DomId,
     nr_rings: u32,
@@ -194,6 +196,15 @@ fn write_guest<P: Platform, T: Wire>(p: &P, caller: &P::Domain, addr: u64, v: &T
     p.copy_to_guest(caller, addr, &b[..T::SIZE])
 }
 
+/// The guest address of element `i` of an array of `size`-byte elements at
+/// `base`: `-EFAULT` if it is not representable. Guest addresses are
+/// guest-chosen; an array may run off the end of the address space, and
+/// that must be an error, not an overflow (a panic in a debug Xen).
+fn guest_elem(base: u64, i: usize, size: usize) -> Result<u64, Errno> {
+    let off = (i as u64).checked_mul(size as u64).ok_or(Errno::EFAULT)?;
+    base.checked_add(off).ok_or(Errno::EFAULT)
+}
+
 /// `-EINVAL` unless every listed unused argument is zero.
 fn unused_zero(args: &[u64]) -> Result<(), Errno> {
     if args.iter().any(|&a| a != 0) {
@@ -290,7 +301,7 @@ impl<P: Platform> V4v<P> {
         gfns.try_reserve_exact(npages).map_err(|_| Errno::ENOMEM)?;
         for i in 0..npages {
             let mut b = [0u8; 8];
-            let addr = args[1].checked_add(8 * i as u64).ok_or(Errno::EFAULT)?;
+            let addr = guest_elem(args[1], i, 8)?;
             p.copy_from_guest(caller, addr, &mut b)?;
             let g = Gfn(u64::from_ne_bytes(b));
             if gfns.contains(&g) {
@@ -460,7 +471,7 @@ impl<P: Platform> V4v<P> {
         let mut ents: Vec<RingDataEnt> = Vec::new();
         ents.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
         for i in 0..n {
-            let e: RingDataEnt = read_guest(p, caller, base + (i * RingDataEnt::SIZE) as u64)?;
+            let e: RingDataEnt = read_guest(p, caller, guest_elem(base, i, RingDataEnt::SIZE)?)?;
             e.validate()?;
             ents.push(e);
         }
@@ -471,7 +482,7 @@ impl<P: Platform> V4v<P> {
             }
         }
         for (i, e) in ents.iter().enumerate() {
-            write_guest(p, caller, base + (i * RingDataEnt::SIZE) as u64, e)?;
+            write_guest(p, caller, guest_elem(base, i, RingDataEnt::SIZE)?, e)?;
         }
         ret
     }
@@ -637,7 +648,7 @@ impl<P: Platform> V4v<P> {
                     Ok((total, n))
                 })?;
                 for (i, r) in buf[..n].iter().enumerate() {
-                    write_guest(p, caller, args[0] + (i * FwRule::SIZE) as u64, r)?;
+                    write_guest(p, caller, guest_elem(args[0], i, FwRule::SIZE)?, r)?;
                 }
                 Ok(total as i64)
             }

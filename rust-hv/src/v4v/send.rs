@@ -17,7 +17,7 @@ use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, Wire, IO
 use hypercall_abi::{DomId, Errno};
 
 use super::ring::{Reservation, Ring, Wakes};
-use super::{id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_STEP_BYTES_MAX};
+use super::{guest_elem, id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_STEP_BYTES_MAX};
 use crate::platform::{Lock, Platform};
 
 /// A send in progress, kept in its sender's state between hypercall steps.
@@ -109,7 +109,7 @@ impl<P: Platform> V4v<P> {
         iovs.try_reserve_exact(niov as usize).map_err(|_| Errno::ENOMEM)?;
         let mut total: u32 = 0;
         for i in 0..niov {
-            let addr = args[1].checked_add(i * Iov::SIZE as u64).ok_or(Errno::EFAULT)?;
+            let addr = guest_elem(args[1], i as usize, Iov::SIZE)?;
             let iov: Iov = read_guest(p, caller, addr)?;
             iov.validate()?;
             total = total.checked_add(iov.len).ok_or(Errno::EOVERFLOW)?;
@@ -142,7 +142,7 @@ impl<P: Platform> V4v<P> {
             }
             let rx = r.read_rx(p);
             if bytes > r.free_bytes(rx) {
-                r.full += 1;
+                r.full = r.full.wrapping_add(1);
                 // Like Argo, a sender that found the ring full is woken when
                 // its message fits (best effort: a full waiter list only
                 // means no automatic wake-up).
@@ -160,7 +160,7 @@ impl<P: Platform> V4v<P> {
         let Some(start) = reserved else {
             self.table.with(|t| {
                 if let Some(d) = t.dom(me) {
-                    d.sends_full += 1;
+                    d.sends_full = d.sends_full.wrapping_add(1);
                 }
             });
             return Err(Errno::EAGAIN);
@@ -198,8 +198,8 @@ impl<P: Platform> V4v<P> {
                 r.reservation = None;
                 // Orders the payload and header before `tx_ptr` (smp_wmb).
                 r.publish_tx(p);
-                r.msgs += 1;
-                r.bytes += total as u64;
+                r.msgs = r.msgs.wrapping_add(1);
+                r.bytes = r.bytes.wrapping_add(u64::from(total));
                 let (rx, flags) = r.read_rx_flags(p);
                 let virq_owner = Ring::wants_data_virq(flags, old_tx, rx);
                 // Waiters held off by the reservation may fit now.
@@ -216,14 +216,14 @@ impl<P: Platform> V4v<P> {
                 }
                 Step::Published { virq_owner, owner } => {
                     self.table.with(|t| {
-                        t.global_msgs += 1;
-                        t.global_bytes += total as u64;
+                        t.global_msgs = t.global_msgs.wrapping_add(1);
+                        t.global_bytes = t.global_bytes.wrapping_add(u64::from(total));
                         if let Some(d) = t.dom(me) {
-                            d.msgs_sent += 1;
-                            d.bytes_sent += total as u64;
+                            d.msgs_sent = d.msgs_sent.wrapping_add(1);
+                            d.bytes_sent = d.bytes_sent.wrapping_add(u64::from(total));
                         }
                         if let Some(d) = t.dom(owner) {
-                            d.msgs_received += 1;
+                            d.msgs_received = d.msgs_received.wrapping_add(1);
                         }
                     });
                     if virq_owner {

@@ -1,0 +1,83 @@
+//! Regression tests for the security review of the hypervisor side (issue
+//! 13). Each test is named after the finding it proves fixed and failed
+//! before the fix.
+
+mod v4v_util;
+
+use hypercall_abi::v4v::*;
+use hypercall_abi::{Errno, Gfn, PAGE_SIZE};
+use simulator::DomainKind;
+use v4v_util::*;
+
+/// The last page of the 64-bit address space, where a guest kernel may
+/// well keep a hypercall buffer.
+const TOP_PAGE: u64 = 0u64.wrapping_sub(PAGE_SIZE);
+/// A spare RAM page of every test domain, mapped at [`TOP_PAGE`].
+const TOP_GFN: u64 = 40;
+
+/// Finding 6: `OP_NOTIFY` computed each entry's address as
+/// `base + i * size` unchecked. With overflow checks on (a debug Xen) an
+/// entry array that runs off the end of the address space panicked the
+/// host; without them it wrapped to address 0. Now an array that ends
+/// exactly at 2^64 works and one that would pass it is `-EFAULT`.
+#[test]
+fn finding_06_notify_entry_address_overflow() {
+    let s = sim(4096, 0x0006);
+    let a = dom(&s, 64);
+    s.map_guest_linear(a, TOP_PAGE, Gfn(TOP_GFN)).unwrap();
+    let ent_bytes = RingDataEnt::SIZE as u64;
+    let fit = (PAGE_SIZE - RingData::SIZE as u64) / ent_bytes;
+    assert_eq!(RingData::SIZE as u64 + fit * ent_bytes, PAGE_SIZE, "the entries end exactly at 2^64");
+    // Every entry names a ring nobody registered: answered "no ring".
+    let e = query(a, 9, 16, false);
+    for i in 0..fit {
+        put(&s, a, TOP_PAGE + RingData::SIZE as u64 + i * ent_bytes, &e);
+    }
+    put(&s, a, TOP_PAGE, &RingData { nent: fit as u32, pad: 0, reserved: 0 });
+    assert_eq!(op(&s, a, OP_NOTIFY, [TOP_PAGE, 0, 0, 0]), 0, "the last entry ends at 2^64");
+    put(&s, a, TOP_PAGE, &RingData { nent: fit as u32 + 1, pad: 0, reserved: 0 });
+    assert_eq!(op(&s, a, OP_NOTIFY, [TOP_PAGE, 0, 0, 0]), err(Errno::EFAULT), "one entry past 2^64");
+    check(&s);
+}
+
+/// Finding 6, `OP_FW_LIST`: the rules were copied out to
+/// `args[0] + i * size` unchecked.
+#[test]
+fn finding_06_fw_list_address_overflow() {
+    let s = sim(4096, 0x0006);
+    let ctl = s.create_domain(DomainKind::Pvh, 64, true).unwrap();
+    s.map_guest_linear(ctl, TOP_PAGE, Gfn(TOP_GFN)).unwrap();
+    for port in 0..3 {
+        let r = FwRule {
+            src_domain: DOMID_ANY,
+            dst_domain: DOMID_ANY,
+            src_port: port,
+            dst_port: PORT_ANY,
+            action: FW_REJECT,
+        };
+        put(&s, ctl, ARG, &r);
+        assert_eq!(op(&s, ctl, OP_FW_ADD, [ARG, u64::MAX, 0, 0]), 0);
+    }
+    let rule_bytes = FwRule::SIZE as u64;
+    // Two rules fit below 2^64: listing two is fine, three is not.
+    let at = 0u64.wrapping_sub(2 * rule_bytes);
+    assert_eq!(op(&s, ctl, OP_FW_LIST, [at, 0, 2, 0]), 3);
+    assert_eq!(get::<FwRule>(&s, ctl, at + rule_bytes).src_port, 1);
+    assert_eq!(op(&s, ctl, OP_FW_LIST, [at, 0, 3, 0]), err(Errno::EFAULT));
+    check(&s);
+}
+
+/// The simulator's side of the above: a guest-linear mapping of the last
+/// page is reachable up to its last byte and no further.
+#[test]
+fn finding_06_simulator_models_the_top_of_the_address_space() {
+    let s = sim(4096, 0x0006);
+    let a = dom(&s, 64);
+    assert_eq!(s.guest_write(a, TOP_PAGE, &[1]), Err(Errno::EFAULT), "unmapped");
+    s.map_guest_linear(a, TOP_PAGE, Gfn(TOP_GFN)).unwrap();
+    s.guest_write(a, u64::MAX, &[7]).unwrap();
+    let mut b = [0u8; 1];
+    s.guest_read(a, (TOP_GFN + 1) * PAGE_SIZE - 1, &mut b).unwrap();
+    assert_eq!(b, [7], "the same page through its gfn");
+    assert_eq!(s.guest_write(a, u64::MAX, &[7, 7]), Err(Errno::EFAULT), "past 2^64");
+}
