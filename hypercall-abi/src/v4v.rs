@@ -268,9 +268,11 @@ pub struct Info {
     pub msgs_received: u64,
     /// Sends by the caller refused for lack of space (`-EAGAIN`).
     pub sends_full: u64,
-    /// Messages sent through V4V by all domains since boot.
+    /// Messages sent through V4V by all domains since boot (control domain
+    /// only: 0 for every other caller).
     pub global_msgs: u64,
-    /// Payload bytes sent through V4V by all domains since boot.
+    /// Payload bytes sent through V4V by all domains since boot (control
+    /// domain only: 0 for every other caller).
     pub global_bytes: u64,
 }
 

@@ -81,3 +81,28 @@ fn finding_06_simulator_models_the_top_of_the_address_space() {
     assert_eq!(b, [7], "the same page through its gfn");
     assert_eq!(s.guest_write(a, u64::MAX, &[7, 7]), Err(Errno::EFAULT), "past 2^64");
 }
+
+/// Finding 10: `OP_INFO` gave every guest the system-wide message and byte
+/// totals, a side channel on other tenants' traffic. Only the control
+/// domain sees them now; others get 0 and their own figures.
+#[test]
+fn finding_10_info_global_totals_for_control_domain_only() {
+    let s = sim(4096, 0x0010);
+    let ctl = s.create_domain(DomainKind::Pvh, 64, true).unwrap();
+    let (a, b, c) = (dom(&s, 64), dom(&s, 64), dom(&s, 64));
+    assert_eq!(register(&s, a, 1, DOMID_ANY, 256, RING_GFN0), 0);
+    for _ in 0..3 {
+        assert_eq!(send(&s, b, 1, a, 1, &[0; 10], 0), 10);
+    }
+    // A bystander learns nothing of a's and b's traffic.
+    let (r, ic, _) = info(&s, c, None);
+    assert_eq!(r, 0);
+    assert_eq!((ic.global_msgs, ic.global_bytes, ic.msgs_sent), (0, 0, 0));
+    // The sender still sees its own figures, not the totals.
+    let (_, ib, _) = info(&s, b, None);
+    assert_eq!((ib.msgs_sent, ib.bytes_sent, ib.global_msgs, ib.global_bytes), (3, 30, 0, 0));
+    // The control domain sees the totals.
+    let (_, ix, _) = info(&s, ctl, None);
+    assert_eq!((ix.global_msgs, ix.global_bytes), (3, 30));
+    check(&s);
+}

@@ -542,7 +542,12 @@ impl<P: Platform> V4v<P> {
     // ---- info ----
 
     fn info(&self, p: &P, caller: &P::Domain, arg: u64, ring_arg: u64) -> Result<(), Errno> {
-        let me = id_of(p, caller);
+        let caller_info = p.domain_info(caller);
+        let me = caller_info.id;
+        // System-wide totals tell a guest how much other tenants talk: a
+        // side channel. Only the control domain gets them; every other
+        // domain sees 0 there and its own figures only.
+        let global = caller_info.control;
         let mut info = self.table.with(|t| {
             let mut i = Info {
                 rings_max: RINGS_PER_DOMAIN_MAX,
@@ -551,8 +556,8 @@ impl<P: Platform> V4v<P> {
                 msg_max: MSG_MAX,
                 notify_max: NOTIFY_ENTRIES_MAX,
                 pending_max: PENDING_PER_RING_MAX,
-                global_msgs: t.global_msgs,
-                global_bytes: t.global_bytes,
+                global_msgs: if global { t.global_msgs } else { 0 },
+                global_bytes: if global { t.global_bytes } else { 0 },
                 ..Info::default()
             };
             if let Some(d) = t.dom(me) {
