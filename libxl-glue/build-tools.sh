@@ -37,14 +37,17 @@ if [ ! -f config/Tools.mk ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$FLAGS" ]; th
     ./configure $FLAGS >> "$LOG" 2>&1 || { tail -30 "$LOG" >&2; die "configure failed"; }
     echo "$FLAGS" > "$STAMP"
 fi
-# Only what xl needs: the headers, the libraries and xl itself. iasl's
-# warnings about the DSDT and make's chatter go to the log.
+# What xl needs (the headers, the libraries, xl itself) and the daemons and
+# helpers xencommons starts on a host (xenstored, xenconsoled,
+# xen-init-dom0), which the e2e test's dom0 runs. iasl's warnings about the
+# DSDT and make's chatter go to the log.
+DIRS="tools/include tools/libs tools/xl tools/xenstore tools/console tools/helpers"
 start=$(date +%s)
-for d in tools/include tools/libs tools/xl; do
+for d in $DIRS; do
     make -s -C "$d" -j"$(nproc)" all >> "$LOG" 2>&1 \
         || { grep -B2 -A6 -E 'error:|\*\*\*' "$LOG" | tail -60 >&2; die "make -C $d failed (log: $LOG)"; }
 done
-for d in tools/include tools/libs tools/xl; do
+for d in $DIRS; do
     make -s -C "$d" install DESTDIR="$DEST" >> "$LOG" 2>&1 || { tail -30 "$LOG" >&2; die "make -C $d install failed"; }
 done
 echo "tools: built in $(( $(date +%s) - start ))s, installed into $DEST"

@@ -268,13 +268,13 @@ fn hypervisor_errors_are_explained() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x4000"],
-            "static_shm[1] id=shared: cannot attach 0x4000 bytes at 0x10100000: a region with this id already exists \
-             with a different size or persistence (region_size, or offset + size, and persistent must match) (errno 17)",
+            "static_shm[1] id=shared: the region exists with size 0x8000 (persistent=no), this config asks for size \
+             0x4000 (persistent=no): sizes and persistence must match",
         ),
         (
             &["id=fresh, begin=0x10000000, size=0x1000", "id=shared, begin=0x10100000, size=0x8000, persistent=yes"],
-            "static_shm[1] id=shared: cannot attach 0x8000 bytes at 0x10100000: a region with this id already exists \
-             with a different size or persistence (region_size, or offset + size, and persistent must match) (errno 17)",
+            "static_shm[1] id=shared: the region exists with size 0x8000 (persistent=no), this config asks for size \
+             0x8000 (persistent=yes): sizes and persistence must match",
         ),
         (
             &["id=fresh, begin=0x10000000, size=0x1000", "id=ram, begin=0x200000, size=0x1000"],

@@ -103,6 +103,34 @@ int libxl__sshm_setdefault(libxl__gc *gc, uint32_t domid,
     return 0;
 }
 
+/*
+ * The region exists with another size or persistence (-EEXIST from a
+ * create-or-open attach): say what it is and what this config asked for,
+ * so that the two configs that disagree can be found.
+ */
+static void sshm_explain_mismatch(libxl__gc *gc, uint32_t domid, int i,
+                                  const libxl_static_shm *sshm,
+                                  uint64_t region_pages)
+{
+    xen_sshm_entry_t e;
+    uint64_t want = region_pages ? region_pages :
+                    (sshm->offset + sshm->size) >> XC_PAGE_SHIFT;
+    bool persistent = libxl_defbool_val(sshm->persistent);
+
+    if (xc_sshm_info(CTX->xch, sshm->id, &e)) {
+        LOGD(ERROR, domid, "static_shm[%d] id=%s: %s (errno %d)", i,
+             sshm->id, sshm_strerror(EEXIST), EEXIST);
+        return;
+    }
+    LOGD(ERROR, domid,
+         "static_shm[%d] id=%s: the region exists with size 0x%"PRIx64
+         " (persistent=%s), this config asks for size 0x%"PRIx64
+         " (persistent=%s): sizes and persistence must match", i, sshm->id,
+         e.nr_pages << XC_PAGE_SHIFT,
+         (e.flags & XEN_SSHM_F_persistent) ? "yes" : "no",
+         want << XC_PAGE_SHIFT, persistent ? "yes" : "no");
+}
+
 int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
                            libxl_domain_config *d_config)
 {
@@ -125,10 +153,13 @@ int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
                            sshm_prot(sshm), flags);
         if (r) {
             err = errno;
-            LOGD(ERROR, domid,
-                 "static_shm[%d] id=%s: cannot attach 0x%"PRIx64" bytes at "
-                 "0x%"PRIx64": %s (errno %d)", i, sshm->id, sshm->size,
-                 sshm->begin, sshm_strerror(err), err);
+            if (err == EEXIST)
+                sshm_explain_mismatch(gc, domid, i, sshm, region_pages);
+            else
+                LOGD(ERROR, domid,
+                     "static_shm[%d] id=%s: cannot attach 0x%"PRIx64" bytes "
+                     "at 0x%"PRIx64": %s (errno %d)", i, sshm->id,
+                     sshm->size, sshm->begin, sshm_strerror(err), err);
             goto rollback;
         }
         LOGD(DEBUG, domid, "static_shm[%d] id=%s attached at 0x%"PRIx64,
