@@ -106,3 +106,45 @@ fn finding_10_info_global_totals_for_control_domain_only() {
     assert_eq!((ix.global_msgs, ix.global_bytes), (3, 30));
     check(&s);
 }
+
+fn fw_rule(src: u16, dst: u16, action: u32) -> FwRule {
+    FwRule { src_domain: src, dst_domain: dst, src_port: PORT_ANY, dst_port: PORT_ANY, action }
+}
+
+fn fw_list(s: &simulator::Sim, ctl: hypercall_abi::DomId) -> Vec<FwRule> {
+    let n = op(s, ctl, OP_FW_LIST, [0x4000, 0, FW_RULES_MAX as u64, 0]);
+    assert!(n >= 0, "{n}");
+    (0..n as u64).map(|i| get(s, ctl, 0x4000 + i * FwRule::SIZE as u64)).collect()
+}
+
+/// Finding 9: firewall rules are keyed by domid and were never dropped, so
+/// a new domain reusing a dead one's id inherited its rules. Rules naming a
+/// domain (as source or destination) now go when it dies, and a rule can
+/// only name a domain that exists.
+#[test]
+fn finding_09_firewall_rules_go_with_their_domain() {
+    let s = sim(4096, 0x0009);
+    let ctl = s.create_domain(DomainKind::Pvh, 64, true).unwrap();
+    let (a, b) = (dom(&s, 64), dom(&s, 64));
+    let rules = [
+        fw_rule(b.0, DOMID_ANY, FW_REJECT),
+        fw_rule(a.0, b.0, FW_ACCEPT),
+        fw_rule(DOMID_ANY, a.0, FW_REJECT),
+        fw_rule(DOMID_ANY, DOMID_ANY, FW_ACCEPT),
+    ];
+    for r in &rules {
+        put(&s, ctl, ARG, r);
+        assert_eq!(op(&s, ctl, OP_FW_ADD, [ARG, u64::MAX, 0, 0]), 0);
+    }
+    assert_eq!(fw_list(&s, ctl), rules);
+    s.destroy_domain(b).unwrap();
+    assert_eq!(fw_list(&s, ctl), [rules[2], rules[3]], "b's rules went with it");
+    // A rule naming no live domain would wait for whoever gets the id next.
+    for r in [fw_rule(b.0, DOMID_ANY, FW_REJECT), fw_rule(DOMID_ANY, 777, FW_REJECT)] {
+        put(&s, ctl, ARG, &r);
+        assert_eq!(op(&s, ctl, OP_FW_ADD, [ARG, 0, 0, 0]), err(Errno::ESRCH));
+    }
+    assert_eq!(fw_list(&s, ctl).len(), 2);
+    assert!(!s.hv().v4v.references(b));
+    check(&s);
+}

@@ -613,7 +613,17 @@ impl<P: Platform> V4v<P> {
                 unused_zero(&args[2..])?;
                 let r: FwRule = read_guest(p, caller, args[0])?;
                 check_rule(&r)?;
+                // A rule names live domains only: rules naming a domain go
+                // when it dies (`domain_destroy`), so one naming a free id
+                // would wait for whoever gets that id next. The references
+                // are taken before the lock; `dying` is checked under L1,
+                // which the destroy hook takes after setting it.
+                let named = |id: u16| (id != DOMID_ANY).then(|| p.domain(DomId(id))).transpose();
+                let (src, dst) = (named(r.src_domain)?, named(r.dst_domain)?);
                 self.table.with(|t| {
+                    if src.iter().chain(dst.iter()).any(|d| p.domain_info(d).dying) {
+                        return Err(Errno::ESRCH);
+                    }
                     if t.fw.len() >= FW_RULES_MAX as usize {
                         return Err(Errno::ENOSPC);
                     }
@@ -663,9 +673,10 @@ impl<P: Platform> V4v<P> {
     // ---- domain death ----
 
     /// Domain-kill hook: unregisters `d`'s rings, tears down rings naming it
-    /// as partner, cancels its pending entries and its send in progress.
-    /// Afterwards V4V holds no page reference of `d`'s and no state naming
-    /// it. Raises no VIRQ and looks up no domain (it may run under the
+    /// as partner, cancels its pending entries and its send in progress, and
+    /// drops the firewall rules naming it (a later domain with its id must
+    /// not inherit them). Afterwards V4V holds no page reference of `d`'s
+    /// and no state naming it. Raises no VIRQ and looks up no domain (it may run under the
     /// platform's domain-list locks).
     pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
         let me = id_of(p, d);
@@ -689,6 +700,7 @@ impl<P: Platform> V4v<P> {
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
                 t.doms.remove(i);
             }
+            t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
             for &(_, slot, _) in &t.rings {
                 self.slots[slot].with(|s| {
                     if let Some(r) = s.ring.as_mut() {
@@ -736,10 +748,11 @@ impl<P: Platform> V4v<P> {
     }
 
     /// Whether `d` appears anywhere in V4V's state (rings, partners,
-    /// pending lists, reservations, per-domain state).
+    /// pending lists, reservations, per-domain state, firewall rules).
     pub fn references(&self, d: DomId) -> bool {
         self.table.with(|t| {
             t.dom(d).is_some()
+                || t.fw.iter().any(|r| r.src_domain == d.0 || r.dst_domain == d.0)
                 || t.rings.iter().any(|&(k, slot, _)| {
                     k.0 == d.0
                         || k.2 == d.0
