@@ -2,6 +2,11 @@
 //! against the real Xen it boots on, prints a PASS/FAIL line for each and a
 //! summary through `HYPERVISOR_console_io`, and powers off.
 //!
+//! The same binary is a V4V test guest when its command line
+//! (`hvm_start_info.cmdline_paddr`) has a `v4v=` key: see [`guest`]. Without
+//! one (no command line, as `make smoke` boots it) it is the dom0 above,
+//! unchanged.
+//!
 //! Memory model: the whole guest physical space the kernel touches is
 //! identity-mapped (see [`boot`]), so a guest physical address is also a
 //! pointer, and hypercall pointer arguments are plain addresses.
@@ -12,6 +17,9 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod boot;
+mod cmdline;
+mod evtchn;
+mod guest;
 mod xen;
 
 use core::fmt::{self, Write};
@@ -21,6 +29,8 @@ use scenarios::{Guest, WriteOutcome, SCRATCH_PAGES};
 
 /// `hvm_start_info.magic` (`XEN_HVM_START_MAGIC_VALUE`).
 const HVM_START_MAGIC: u32 = 0x336e_c578;
+/// Offset of `cmdline_paddr` in `struct hvm_start_info`.
+const HVM_START_CMDLINE_PADDR: u64 = 24;
 /// First of the unpopulated gfns the scenarios attach shared memory at:
 /// 8 GiB, above the RAM of the QEMU machine the harness boots and inside the
 /// identity map.
@@ -95,15 +105,52 @@ impl Guest for Dom0 {
     }
 }
 
+/// A copy of the command line (Xen's copy is in memory the kernel does not
+/// otherwise reserve).
+static mut CMDLINE: [u8; cmdline::CMDLINE_BYTES_MAX] = [0; cmdline::CMDLINE_BYTES_MAX];
+
+/// The command line from `hvm_start_info`, empty if there is none (or it is
+/// not UTF-8, or outside the identity map).
+fn read_cmdline(start_info: u64, magic: u32) -> &'static str {
+    if magic != HVM_START_MAGIC {
+        return "";
+    }
+    // SAFETY: Xen put `hvm_start_info` at this identity-mapped address; the
+    // field is inside it.
+    let paddr = unsafe { core::ptr::read_volatile((start_info + HVM_START_CMDLINE_PADDR) as *const u64) };
+    if paddr == 0 || !mapped(paddr, cmdline::CMDLINE_BYTES_MAX) {
+        return "";
+    }
+    // SAFETY: called once, before anything else uses CMDLINE; afterwards
+    // it is only read, through the returned shared reference.
+    let buf = unsafe { &mut *core::ptr::addr_of_mut!(CMDLINE) };
+    let mut len = 0;
+    while len < buf.len() {
+        // SAFETY: inside the identity map (checked above); a NUL-terminated
+        // string Xen's domain builder wrote.
+        let b = unsafe { core::ptr::read_volatile((paddr as usize + len) as *const u8) };
+        if b == 0 {
+            break;
+        }
+        buf[len] = b;
+        len += 1;
+    }
+    core::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
 /// Called by the boot code in long mode with `%rdi` = the physical address
 /// of `struct hvm_start_info`.
 #[no_mangle]
 extern "C" fn kernel_main(start_info: u64) -> ! {
     boot::install_idt();
     let hc = xen::Hypercalls::init();
-    let mut dom0 = Dom0 { hc };
     // SAFETY: Xen put `hvm_start_info` at this identity-mapped address.
     let magic = unsafe { core::ptr::read_volatile(start_info as *const u32) };
+    let cmdline = cmdline::Cmdline::new(read_cmdline(start_info, magic));
+    if cmdline.get("v4v").is_some() {
+        guest::run(hc, cmdline);
+    }
+    let mut dom0 = Dom0 { hc };
     dom0.print(format_args!("smoke: PVH dom0 test kernel up, hypercall page via MSR {:#x}", dom0.hc.msr()));
     if magic != HVM_START_MAGIC {
         dom0.print(format_args!("smoke: bad hvm_start_info magic {magic:#x}"));
@@ -124,12 +171,23 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
 }
 
+/// How a fatal line starts: `smoke: FATAL` (dom0 smoke mode) or
+/// `v4v-guest: FATAL` (guest mode), so each mode's log grep finds it.
+fn fatal_prefix() -> &'static str {
+    if xen::debugcon() {
+        "v4v-guest: FATAL"
+    } else {
+        "smoke: FATAL"
+    }
+}
+
 /// Reports an exception nobody expected and powers off.
 #[no_mangle]
 extern "C" fn exception_fatal(vector: u64, error: u64, rip: u64, cr2: u64) -> ! {
     let hc = xen::Hypercalls::get();
     let mut c = xen::Console::new(&hc);
-    let _ = writeln!(c, "smoke: FATAL exception {vector} error {error:#x} rip {rip:#x} cr2 {cr2:#x}");
+    let _ = writeln!(c, "{} exception {vector} error {error:#x} rip {rip:#x} cr2 {cr2:#x}", fatal_prefix());
+    drop(c);
     hc.poweroff()
 }
 
@@ -137,6 +195,11 @@ extern "C" fn exception_fatal(vector: u64, error: u64, rip: u64, cr2: u64) -> ! 
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let hc = xen::Hypercalls::get();
     let mut c = xen::Console::new(&hc);
-    let _ = writeln!(c, "smoke: PANIC {info}");
+    if xen::debugcon() {
+        let _ = writeln!(c, "{} panic: {info}", fatal_prefix());
+    } else {
+        let _ = writeln!(c, "smoke: PANIC {info}");
+    }
+    drop(c);
     hc.poweroff()
 }

@@ -1,8 +1,16 @@
 //! Talking to Xen: the hypercall page, the console, shutdown.
+//!
+//! The console is `HYPERVISOR_console_io` (dom0 smoke mode) or, in guest
+//! mode, Xen's debug port 0xE9: a release Xen refuses `console_io` writes
+//! from a domU (`-EPERM` without `CONFIG_VERBOSE_DEBUG`), but prints every
+//! line an HVM or PVH guest writes to port 0xE9 on its console with a
+//! `(dN) ` prefix (`hvm_print_line`, at guest log level debug, so Xen must be
+//! booted with `guest_loglvl=all` for the lines to reach the console ring
+//! that `xl dmesg` reads).
 
 use core::arch::asm;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use hypercall_abi::PAGE_SIZE;
 
@@ -30,6 +38,29 @@ struct Page([u8; PAGE_SIZE as usize]);
 static mut HYPERCALL_PAGE: Page = Page([0; PAGE_SIZE as usize]);
 /// The MSR through which the hypercall page was installed; 0 before.
 static HYPERCALL_MSR: AtomicU32 = AtomicU32::new(0);
+/// Whether the console is port 0xE9 (guest mode) rather than `console_io`.
+static DEBUGCON: AtomicBool = AtomicBool::new(false);
+/// `XEN_HVM_DEBUGCONS_IOPORT`.
+const DEBUGCON_PORT: u16 = 0xe9;
+
+/// Sends every later console line to port 0xE9 instead of `console_io`.
+pub fn use_debugcon() {
+    DEBUGCON.store(true, Ordering::Relaxed);
+}
+
+/// Whether the console is port 0xE9 (the kernel is in guest mode).
+pub fn debugcon() -> bool {
+    DEBUGCON.load(Ordering::Relaxed)
+}
+
+/// Writes bytes to port 0xE9, one `outb` each (Xen emulates every one).
+fn debugcon_write(b: &[u8]) {
+    for &c in b {
+        // SAFETY: port 0xE9 is Xen's debug console for HVM/PVH guests; an
+        // `outb` to it has no effect besides Xen buffering the character.
+        unsafe { asm!("out dx, al", in("dx") DEBUGCON_PORT, in("al") c, options(nomem, nostack, preserves_flags)) };
+    }
+}
 
 /// `cpuid(leaf)` as (eax, ebx, ecx, edx).
 fn cpuid(leaf: u32) -> (u32, u32, u32, u32) {
@@ -126,15 +157,18 @@ impl Hypercalls {
         ret
     }
 
-    /// Writes bytes to Xen's console.
+    /// Writes bytes to Xen's console (port 0xE9 in guest mode).
     pub fn console_write(&self, b: &[u8]) {
-        if !b.is_empty() {
+        if debugcon() {
+            debugcon_write(b);
+        } else if !b.is_empty() {
             self.call(HYPERCALL_CONSOLE_IO, [CONSOLEIO_WRITE, b.len() as u64, b.as_ptr() as u64, 0, 0]);
         }
     }
 
     /// `SCHEDOP_shutdown(SHUTDOWN_poweroff)`: as dom0, this halts the
-    /// machine.
+    /// machine; a domU is shut down (and kept or destroyed as its
+    /// `on_poweroff` says).
     pub fn poweroff(&self) -> ! {
         let reason = SHUTDOWN_POWEROFF;
         loop {

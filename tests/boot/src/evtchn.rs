@@ -1,0 +1,285 @@
+//! Event channels and Xen time for guest mode: `VIRQ_V4V` bound with
+//! `EVTCHNOP_bind_virq`, the shared info page mapped with
+//! `XENMEM_add_to_physmap` (`XENMAPSPACE_shared_info`) to see and clear the
+//! port's pending bit, blocking with `SCHEDOP_poll` (with an optional
+//! timeout in Xen system time, read from the shared info page's
+//! `vcpu_time_info`).
+//!
+//! No upcall is ever delivered: the kernel runs with interrupts off and sets
+//! no `HVM_PARAM_CALLBACK_IRQ`, and the port is masked. A masked port still
+//! gets its pending bit set and still wakes a vCPU polling it
+//! (`evtchn_2l_set_pending` → `evtchn_check_pollers`), which is all
+//! `SCHEDOP_poll` needs: the vCPU sleeps in Xen until the VIRQ arrives.
+//!
+//! Race-free waiting: callers clear the pending bit, then check their
+//! condition (ring data, ring space), then [`Events::wait`]. An event raised
+//! after the check leaves the bit set, and `SCHEDOP_poll` returns at once
+//! when a polled port is pending.
+
+use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use hypercall_abi::{PAGE_SIZE, VIRQ_V4V};
+
+use crate::xen::Hypercalls;
+
+/// `__HYPERVISOR_memory_op`.
+const HYPERCALL_MEMORY_OP: u32 = 12;
+/// `__HYPERVISOR_sched_op`.
+const HYPERCALL_SCHED_OP: u32 = 29;
+/// `__HYPERVISOR_event_channel_op`.
+const HYPERCALL_EVENT_CHANNEL_OP: u32 = 32;
+/// `XENMEM_add_to_physmap`.
+const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
+/// `XENMAPSPACE_shared_info`.
+const XENMAPSPACE_SHARED_INFO: u32 = 0;
+/// `DOMID_SELF`.
+const DOMID_SELF: u16 = 0x7ff0;
+/// `EVTCHNOP_bind_virq`.
+const EVTCHNOP_BIND_VIRQ: u64 = 1;
+/// `SCHEDOP_poll`.
+const SCHEDOP_POLL: u64 = 3;
+
+/// Offsets in `struct shared_info` (x86_64): `vcpu_info[32]` of 64 bytes,
+/// then `evtchn_pending[64]` and `evtchn_mask[64]` (unsigned longs).
+const SI_EVTCHN_PENDING: usize = 32 * 64;
+const SI_EVTCHN_MASK: usize = SI_EVTCHN_PENDING + 64 * 8;
+/// `vcpu_info[0].time` (`struct vcpu_time_info`) and its fields.
+const SI_TIME: usize = 32;
+const TIME_VERSION: usize = 0;
+const TIME_TSC_TIMESTAMP: usize = 8;
+const TIME_SYSTEM_TIME: usize = 16;
+const TIME_TSC_TO_SYSTEM_MUL: usize = 24;
+const TIME_TSC_SHIFT: usize = 28;
+/// Most times the time record is re-read while Xen updates it.
+const TIME_READ_TRIES_MAX: u32 = 1000;
+/// Ports in the 2-level event channel ABI of a 64-bit guest.
+const PORTS_MAX: u32 = 64 * 64;
+
+#[repr(C, align(4096))]
+struct Page([u8; PAGE_SIZE as usize]);
+
+/// The gfn Xen maps the shared info page at: a page of the kernel's own RAM,
+/// which `XENMEM_add_to_physmap` replaces (Linux on HVM does the same).
+static mut SHARED_INFO: Page = Page([0; PAGE_SIZE as usize]);
+
+/// `struct sched_poll` and the port array it points to.
+#[repr(C, align(64))]
+struct PollArgs {
+    /// `XEN_GUEST_HANDLE(evtchn_port_t) ports`.
+    ports: u64,
+    /// `unsigned int nr_ports` (and padding).
+    nr_ports: u64,
+    /// `uint64_t timeout`: absolute Xen system time in ns, 0 for none.
+    timeout: u64,
+    /// The one port polled.
+    port: u32,
+}
+
+static mut POLL_ARGS: PollArgs = PollArgs { ports: 0, nr_ports: 0, timeout: 0, port: 0 };
+
+/// Why [`Events::wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The port is pending: the VIRQ arrived.
+    Event,
+    /// The deadline passed with the port not pending.
+    Timeout,
+    /// Xen ended the poll with the port not pending and the deadline (if
+    /// any) not reached.
+    Spurious,
+}
+
+/// `VIRQ_V4V` bound to an event channel, and the shared info page.
+///
+/// # Invariants
+///
+/// `SHARED_INFO` is Xen's shared info page for this domain (mapped once by
+/// [`Events::init`], never unmapped), and `port` is bound to `VIRQ_V4V`.
+pub struct Events {
+    hc: Hypercalls,
+    port: u32,
+}
+
+fn shared_info() -> *mut u8 {
+    addr_of_mut!(SHARED_INFO) as *mut u8
+}
+
+/// The `u64` word at byte offset `off` of the shared info page, as an atomic.
+fn si_word(off: usize) -> &'static AtomicU64 {
+    debug_assert!(off % 8 == 0 && off + 8 <= PAGE_SIZE as usize);
+    // SAFETY: the page is 4096-aligned and `off` is 8-aligned and inside
+    // it, so the pointer is valid and aligned for an `AtomicU64` for the
+    // kernel's whole life. Xen writes these words with locked instructions;
+    // atomics are how the guest side must access them too.
+    unsafe { &*(shared_info().add(off) as *const AtomicU64) }
+}
+
+/// The `u32` at byte offset `off` of the shared info page, read once.
+fn si_u32(off: usize) -> u32 {
+    debug_assert!(off % 4 == 0 && off + 4 <= PAGE_SIZE as usize);
+    // SAFETY: inside the page and aligned; Xen may write it concurrently,
+    // hence a volatile read.
+    unsafe { core::ptr::read_volatile(shared_info().add(off) as *const u32) }
+}
+
+/// The `u64` at byte offset `off` of the shared info page, read once.
+fn si_u64(off: usize) -> u64 {
+    debug_assert!(off % 8 == 0 && off + 8 <= PAGE_SIZE as usize);
+    // SAFETY: as in `si_u32`.
+    unsafe { core::ptr::read_volatile(shared_info().add(off) as *const u64) }
+}
+
+/// The time stamp counter.
+fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc only reads the time stamp counter.
+    unsafe { core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nostack, nomem)) };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+impl Events {
+    /// Maps the shared info page, binds `VIRQ_V4V` on vCPU 0 (a global
+    /// VIRQ) and masks the port. `Err` carries the failing step and Xen's
+    /// return value.
+    pub fn init(hc: Hypercalls) -> Result<Events, (&'static str, i64)> {
+        let si = shared_info() as u64;
+        // struct xen_add_to_physmap: domid, size, space, idx, gpfn.
+        let mut a = [0u8; 24];
+        a[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+        a[4..8].copy_from_slice(&XENMAPSPACE_SHARED_INFO.to_le_bytes());
+        a[16..24].copy_from_slice(&(si / PAGE_SIZE).to_le_bytes());
+        let r = hc.call(HYPERCALL_MEMORY_OP, [XENMEM_ADD_TO_PHYSMAP, a.as_ptr() as u64, 0, 0, 0]);
+        if r != 0 {
+            return Err(("XENMEM_add_to_physmap(shared_info)", r));
+        }
+        // struct evtchn_bind_virq: virq, vcpu, port (OUT).
+        let mut b = [0u32; 3];
+        b[0] = VIRQ_V4V;
+        let r = hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_BIND_VIRQ, b.as_mut_ptr() as u64, 0, 0, 0]);
+        if r != 0 {
+            return Err(("EVTCHNOP_bind_virq(VIRQ_V4V)", r));
+        }
+        // SAFETY: Xen wrote the port through the pointer; read it back
+        // volatile so the compiler does not assume `b` unchanged.
+        let port = unsafe { core::ptr::read_volatile(&b[2]) };
+        if port == 0 || port >= PORTS_MAX {
+            return Err(("EVTCHNOP_bind_virq port", i64::from(port)));
+        }
+        let ev = Events { hc, port };
+        ev.mask_word().fetch_or(ev.bit(), Ordering::SeqCst);
+        Ok(ev)
+    }
+
+    /// The event channel port `VIRQ_V4V` is bound to.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    fn bit(&self) -> u64 {
+        1 << (self.port % 64)
+    }
+
+    fn pending_word(&self) -> &'static AtomicU64 {
+        si_word(SI_EVTCHN_PENDING + (self.port / 64) as usize * 8)
+    }
+
+    fn mask_word(&self) -> &'static AtomicU64 {
+        si_word(SI_EVTCHN_MASK + (self.port / 64) as usize * 8)
+    }
+
+    /// Whether the port is pending.
+    pub fn pending(&self) -> bool {
+        self.pending_word().load(Ordering::SeqCst) & self.bit() != 0
+    }
+
+    /// Clears the port's pending bit (and orders that before the caller's
+    /// next look at the rings: the atomic is a full barrier on x86).
+    pub fn clear(&self) {
+        self.pending_word().fetch_and(!self.bit(), Ordering::SeqCst);
+    }
+
+    /// `SCHEDOP_poll` on `nr_ports` (0 or 1) ports with an absolute timeout.
+    fn poll(&self, nr_ports: u64, timeout: u64) -> i64 {
+        let a = addr_of_mut!(POLL_ARGS);
+        // SAFETY: single vCPU, and nothing else touches POLL_ARGS; the
+        // hypercall reads it at its identity-mapped address.
+        unsafe {
+            a.write_volatile(PollArgs {
+                ports: core::ptr::addr_of!((*a).port) as u64,
+                nr_ports,
+                timeout,
+                port: self.port,
+            });
+        }
+        self.hc.call(HYPERCALL_SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0])
+    }
+
+    /// Blocks until the port is pending or `deadline` (Xen system time, ns)
+    /// passes. Does not clear the bit. `Err` is a failed poll.
+    pub fn wait(&self, deadline: Option<u64>) -> Result<Wake, i64> {
+        if let Some(d) = deadline {
+            if !self.pending() && now_ns() >= d {
+                return Ok(Wake::Timeout);
+            }
+        }
+        let r = self.poll(1, deadline.unwrap_or(0));
+        if r != 0 {
+            return Err(r);
+        }
+        Ok(if self.pending() {
+            Wake::Event
+        } else if deadline.is_some_and(|d| now_ns() >= d) {
+            Wake::Timeout
+        } else {
+            Wake::Spurious
+        })
+    }
+
+    /// Sleeps until `ms` milliseconds have passed, whatever events arrive
+    /// meanwhile (their pending bits stay set for the caller to see).
+    pub fn sleep_ms(&self, ms: u64) -> Result<(), i64> {
+        let deadline = now_ns().saturating_add(ms.saturating_mul(1_000_000));
+        // Bounded by the deadline: each poll returns at the latest when it
+        // passes, and an event that is already pending cannot end a poll of
+        // no ports early (only a new one can, once per clear).
+        while now_ns() < deadline {
+            let r = self.poll(0, deadline);
+            if r != 0 {
+                return Err(r);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Xen system time in ns (`vcpu_info[0].time`, the PV clock), or 0 before
+/// [`Events::init`] mapped the page.
+pub fn now_ns() -> u64 {
+    let t = SI_TIME;
+    for _ in 0..TIME_READ_TRIES_MAX {
+        let v = si_u32(t + TIME_VERSION);
+        if v & 1 != 0 {
+            core::hint::spin_loop();
+            continue;
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+        let tsc_timestamp = si_u64(t + TIME_TSC_TIMESTAMP);
+        let system_time = si_u64(t + TIME_SYSTEM_TIME);
+        let mul = si_u32(t + TIME_TSC_TO_SYSTEM_MUL);
+        let shift = (si_u32(t + TIME_TSC_SHIFT) & 0xff) as u8 as i8;
+        let tsc = rdtsc();
+        core::sync::atomic::fence(Ordering::Acquire);
+        if si_u32(t + TIME_VERSION) != v {
+            continue;
+        }
+        let mut delta = tsc.wrapping_sub(tsc_timestamp);
+        if shift >= 0 {
+            delta <<= shift;
+        } else {
+            delta >>= -(shift as i32);
+        }
+        return system_time.wrapping_add(((u128::from(delta) * u128::from(mul)) >> 32) as u64);
+    }
+    0
+}
