@@ -148,3 +148,36 @@ fn finding_09_firewall_rules_go_with_their_domain() {
     assert!(!s.hv().v4v.references(b));
     check(&s);
 }
+
+/// Finding 5: all rings lived in one table of `RINGS_GLOBAL_MAX` = 1024
+/// slots, so 8 domains at their per-domain cap of 128 filled it and every
+/// other domain got `-ENOSPC`. There is no global table to fill now: each
+/// tenant is held to its own cap, and a victim registers (and receives)
+/// whatever the others did.
+#[test]
+fn finding_05_tenants_cannot_fill_a_global_ring_table() {
+    let s = sim(1 << 13, 0x0005);
+    let per = RINGS_PER_DOMAIN_MAX as u64;
+    let ram = RING_GFN0 + per + 8;
+    let tenants: Vec<_> = (0..9).map(|_| dom(&s, ram)).collect();
+    for (n, &t) in tenants.iter().enumerate() {
+        for port in 0..per {
+            let r = register(&s, t, port as u32, DOMID_ANY, RING_LEN_MIN, RING_GFN0 + port);
+            assert_eq!(r, 0, "tenant {n} ring {port}");
+        }
+        // The per-domain cap still holds.
+        assert_eq!(register(&s, t, per as u32, DOMID_ANY, RING_LEN_MIN, RING_GFN0 + per), err(Errno::ENOSPC));
+        assert_eq!(s.hv().v4v.nr_rings(t), RINGS_PER_DOMAIN_MAX);
+    }
+    let victim = dom(&s, 64);
+    let sender = dom(&s, 64);
+    assert_eq!(register(&s, victim, 7, DOMID_ANY, 256, RING_GFN0), 0, "the victim still gets a ring");
+    assert_eq!(send(&s, sender, 1, victim, 7, b"hello", 0), 5);
+    assert_eq!(drain(&s, victim, RING_GFN0, 256).len(), 1);
+    check(&s);
+    for t in tenants {
+        s.destroy_domain(t).unwrap();
+    }
+    check(&s);
+    assert_eq!(s.hv().v4v.pinned_pages(), 1);
+}

@@ -23,8 +23,8 @@
 //!
 //! | lock | protects | order |
 //! |---|---|---|
-//! | `V4v::table` (L1, global) | the ring index (ring id → slot, generation), the free-slot list, per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
-//! | `V4v::slots[i]` (L2, per ring) | everything about one ring: pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics | after L1, at most one at a time |
+//! | `V4v::table` (L1, global) | the ring index (ring id → generation), per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
+//! | `V4v::buckets[i]` (L2, per bucket of rings) | everything about the rings in the bucket (ring generation `g` lives in bucket `g % RING_LOCKS`): pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics | after L1, at most one at a time |
 //!
 //! L1 is only ever held for index look-ups and updates of small bounded
 //! structures, never across a guest-memory copy. L2 is held across at most
@@ -37,10 +37,16 @@
 //! lock held: wake-ups are collected and raised after the locks are dropped,
 //! and the policy is asked before any lock is taken.
 //!
-//! A ring is found under L1 as `(slot, generation)` and then re-checked
-//! under L2: if the ring was unregistered (or the slot reused) in between,
-//! the generation differs and the op fails as if the ring had not been
-//! there. A domain that is dying gets no new state: the check of
+//! A ring is found under L1 by its generation and then looked up again in
+//! its bucket under L2: if the ring was unregistered in between, it is not
+//! there and the op fails as if the ring had not been there.
+//!
+//! There is no global table of rings to fill: the index and the buckets
+//! grow with the rings registered (fallibly, `-ENOMEM`), and each domain is
+//! held to [`RINGS_PER_DOMAIN_MAX`], so no tenant's rings can keep another
+//! from registering (review finding 5; Argo has no global cap either). The
+//! lock array is fixed at start of day, so registering never grows a table
+//! of locks. A domain that is dying gets no new state: the check of
 //! `DomainInfo::dying` is made under the lock that guards the state being
 //! added, and the destroy hook runs after `dying` is set and takes the same
 //! locks, so it always sees (and removes) whatever was added.
@@ -63,10 +69,10 @@ use crate::platform::{Lock, Platform};
 use ring::{Ring, Wakes};
 use send::InFlight;
 
-/// Most rings registered by all domains together: the size of the slot
-/// table allocated once at start of day, so registering never has to grow a
-/// table of locks.
-pub const RINGS_GLOBAL_MAX: usize = 1024;
+/// Ring locks (L2), allocated at start of day. Rings are spread over them
+/// by generation; two rings sharing a lock only contend for it, which is
+/// held for at most [`SEND_CHUNK_BYTES`] of copy.
+pub const RING_LOCKS: usize = 256;
 
 /// Bytes of message copied per acquisition of the ring lock (straight from
 /// the sender's memory into the ring's pages).
@@ -102,10 +108,8 @@ impl DomState {
 
 /// L1: the global index (see the locking block).
 struct Table {
-    /// Sorted by key: `(key, slot, generation)`.
-    rings: Vec<(Key, usize, u64)>,
-    /// Unused slot indices.
-    free: Vec<usize>,
+    /// Sorted by key: `(key, generation)`.
+    rings: Vec<(Key, u64)>,
     /// Sorted by id.
     doms: Vec<DomState>,
     fw: Vec<FwRule>,
@@ -116,13 +120,13 @@ struct Table {
 }
 
 impl Table {
-    fn find(&self, key: Key) -> Option<(usize, u64)> {
-        self.rings.binary_search_by(|e| e.0.cmp(&key)).ok().map(|i| (self.rings[i].1, self.rings[i].2))
+    fn find(&self, key: Key) -> Option<u64> {
+        self.rings.binary_search_by(|e| e.0.cmp(&key)).ok().map(|i| self.rings[i].1)
     }
 
     /// The ring a send from `src` to `(dst, port)` goes to: one registered
     /// for `src` alone wins over an any-sender ring.
-    fn find_for_sender(&self, src: DomId, dst: DomId, port: u32) -> Option<(usize, u64)> {
+    fn find_for_sender(&self, src: DomId, dst: DomId, port: u32) -> Option<u64> {
         self.find((dst.0, port, src.0)).or_else(|| self.find((dst.0, port, DOMID_ANY)))
     }
 
@@ -158,15 +162,39 @@ impl Table {
     }
 }
 
-/// The per-ring lock's content (L2).
-struct Slot {
-    ring: Option<Ring>,
+/// A ring lock's content (L2): the rings whose generation falls in this
+/// bucket, sorted by generation (registration appends under L1, so the
+/// order holds without sorting).
+struct Bucket {
+    rings: Vec<Ring>,
+}
+
+impl Bucket {
+    fn index(&self, generation: u64) -> Option<usize> {
+        self.rings.binary_search_by_key(&generation, |r| r.generation).ok()
+    }
+
+    /// The ring of `generation`, if it is still registered.
+    fn get_mut(&mut self, generation: u64) -> Option<&mut Ring> {
+        let i = self.index(generation)?;
+        self.rings.get_mut(i)
+    }
+
+    fn get(&self, generation: u64) -> Option<&Ring> {
+        self.rings.get(self.index(generation)?)
+    }
+
+    /// Removes the ring of `generation`.
+    fn take(&mut self, generation: u64) -> Option<Ring> {
+        let i = self.index(generation)?;
+        Some(self.rings.remove(i))
+    }
 }
 
 /// The V4V state of a hypervisor.
 pub struct V4v<P: Platform> {
     table: P::Lock<Table>,
-    slots: Vec<P::Lock<Slot>>,
+    buckets: Vec<P::Lock<Bucket>>,
 }
 
 impl<P: Platform> Default for V4v<P> {
@@ -214,19 +242,15 @@ fn unused_zero(args: &[u64]) -> Result<(), Errno> {
 }
 
 impl<P: Platform> V4v<P> {
-    /// No rings. Allocates the slot table once (start of day).
+    /// No rings. Allocates the ring locks once (start of day).
     pub fn new() -> Self {
-        let mut slots = Vec::with_capacity(RINGS_GLOBAL_MAX);
-        let mut free = Vec::with_capacity(RINGS_GLOBAL_MAX);
-        for i in 0..RINGS_GLOBAL_MAX {
-            slots.push(P::Lock::new(Slot { ring: None }));
-            // Popped from the end: low slots first.
-            free.push(RINGS_GLOBAL_MAX - 1 - i);
+        let mut buckets = Vec::with_capacity(RING_LOCKS);
+        for _ in 0..RING_LOCKS {
+            buckets.push(P::Lock::new(Bucket { rings: Vec::new() }));
         }
         V4v {
             table: P::Lock::new(Table {
                 rings: Vec::new(),
-                free,
                 doms: Vec::new(),
                 fw: Vec::new(),
                 next_generation: 1,
@@ -234,8 +258,13 @@ impl<P: Platform> V4v<P> {
                 global_msgs: 0,
                 global_bytes: 0,
             }),
-            slots,
+            buckets,
         }
+    }
+
+    /// The lock of the ring registered as `generation`.
+    fn bucket(&self, generation: u64) -> &P::Lock<Bucket> {
+        &self.buckets[(generation % RING_LOCKS as u64) as usize]
     }
 
     /// `__HYPERVISOR_v4v_op(cmd, args...)` issued by `caller`;
@@ -314,12 +343,12 @@ impl<P: Platform> V4v<P> {
 
         // Re-registration: same geometry refreshes the header (restoring
         // Xen's `tx_ptr`) and nothing else; no pin, no counter moves.
-        if let Some(r) = self.table.with(|t| t.find(key)) {
+        if let Some(g) = self.table.with(|t| t.find(key)) {
             if flags & REGISTER_F_FAIL_EXIST as u64 != 0 {
                 return Err(Errno::EEXIST);
             }
-            return self.slots[r.0].with(|s| match &s.ring {
-                Some(ring) if ring.generation == r.1 => {
+            return self.bucket(g).with(|b| match b.get(g) {
+                Some(ring) => {
                     if ring.len != reg.len || ring.gfns != gfns {
                         return Err(Errno::EEXIST);
                     }
@@ -382,19 +411,23 @@ impl<P: Platform> V4v<P> {
             if t.dom(me).is_some_and(|d| d.nr_rings >= RINGS_PER_DOMAIN_MAX) {
                 return Err(Errno::ENOSPC);
             }
-            let slot = *t.free.last().ok_or(Errno::ENOSPC)?;
             t.rings.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-            t.dom_or_insert(me)?.nr_rings += 1;
-            t.free.pop();
+            t.dom_or_insert(me)?;
             let generation = t.next_generation;
-            t.next_generation += 1;
-            t.rings.insert(pos, (key, slot, generation));
+            // Everything that can fail is done before anything is counted.
+            self.bucket(generation).with(|b| b.rings.try_reserve(1)).map_err(|_| Errno::ENOMEM)?;
             let mut r = ring.take().ok_or(Errno::EINVAL)?;
             r.generation = generation;
-            self.slots[slot].with(|s| {
-                debug_assert!(s.ring.is_none());
+            t.next_generation += 1;
+            t.rings.insert(pos, (key, generation));
+            if let Some(d) = t.dom(me) {
+                d.nr_rings += 1;
+            }
+            self.bucket(generation).with(|b| {
+                debug_assert!(b.rings.last().is_none_or(|x| x.generation < generation));
                 r.publish_header(p, true);
-                s.ring = Some(r);
+                // Reserved above; appends keep the bucket sorted.
+                b.rings.push(r);
             });
             Ok(())
         });
@@ -414,15 +447,12 @@ impl<P: Platform> V4v<P> {
         let key = (me.0, u.port, u.partner);
         let ring = self.table.with(|t| {
             let i = t.rings.binary_search_by(|e| e.0.cmp(&key)).map_err(|_| Errno::ENOENT)?;
-            let (_, slot, generation) = t.rings.remove(i);
+            let (_, generation) = t.rings.remove(i);
             if let Some(d) = t.dom(me) {
                 d.nr_rings -= 1;
             }
-            let r = self.slots[slot].with(|s| s.ring.take());
-            debug_assert!(r.as_ref().is_some_and(|r| r.generation == generation));
-            // `free` has capacity for every slot (allocated in `new`).
-            debug_assert!(t.free.len() < t.free.capacity());
-            t.free.push(slot);
+            let r = self.bucket(generation).with(|b| b.take(generation));
+            debug_assert!(r.is_some());
             Ok::<_, Errno>(r)
         })?;
         if let Some(r) = ring {
@@ -441,17 +471,17 @@ impl<P: Platform> V4v<P> {
         let me = id_of(p, caller);
         // First the caller's own rings: it has probably consumed data, so
         // re-read their `rx_ptr` and wake the waiters that now fit.
-        let mine: Vec<(usize, u64)> = self.table.with(|t| {
+        let mine: Vec<u64> = self.table.with(|t| {
             let mut v = Vec::new();
             let n = t.rings.iter().filter(|e| e.0 .0 == me.0).count();
             v.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
-            v.extend(t.rings.iter().filter(|e| e.0 .0 == me.0).map(|e| (e.1, e.2)));
+            v.extend(t.rings.iter().filter(|e| e.0 .0 == me.0).map(|e| e.1));
             Ok::<_, Errno>(v)
         })?;
-        for (slot, generation) in mine {
+        for generation in mine {
             let mut wakes = Wakes::new();
-            self.slots[slot].with(|s| {
-                if let Some(r) = s.ring.as_mut().filter(|r| r.generation == generation) {
+            self.bucket(generation).with(|b| {
+                if let Some(r) = b.get_mut(generation) {
                     let rx = r.read_rx(p);
                     r.wake_fitting(rx, &mut wakes);
                 }
@@ -507,10 +537,10 @@ impl<P: Platform> V4v<P> {
             // reject every port count.
             t.fw_allows(me, PORT_ANY, dst, e.ring.port).then_some(r)
         });
-        let Some((slot, generation)) = found else { return Ok(()) };
+        let Some(generation) = found else { return Ok(()) };
         let space = e.space_required;
-        self.slots[slot].with(|s| {
-            let Some(r) = s.ring.as_mut().filter(|r| r.generation == generation) else { return Ok(()) };
+        self.bucket(generation).with(|b| {
+            let Some(r) = b.get_mut(generation) else { return Ok(()) };
             let rx = r.read_rx(p);
             let free = r.free_bytes(rx);
             e.flags |= RD_F_EXISTS;
@@ -573,9 +603,9 @@ impl<P: Platform> V4v<P> {
         if ring_arg != 0 {
             let ri: RingInfo = read_guest(p, caller, ring_arg)?;
             let key = (me.0, ri.id.port, ri.id.partner);
-            let (slot, generation) = self.table.with(|t| t.find(key)).ok_or(Errno::ENOENT)?;
-            let out = self.slots[slot].with(|s| {
-                let r = s.ring.as_mut().filter(|r| r.generation == generation).ok_or(Errno::ENOENT)?;
+            let generation = self.table.with(|t| t.find(key)).ok_or(Errno::ENOENT)?;
+            let out = self.bucket(generation).with(|b| {
+                let r = b.get_mut(generation).ok_or(Errno::ENOENT)?;
                 let rx = r.read_rx(p);
                 Ok::<_, Errno>(RingInfo {
                     id: r.id,
@@ -683,7 +713,7 @@ impl<P: Platform> V4v<P> {
         self.table.with(|t| {
             let mut i = 0;
             while i < t.rings.len() {
-                let (key, slot, _) = t.rings[i];
+                let (key, generation) = t.rings[i];
                 if key.0 != me.0 && key.2 != me.0 {
                     i += 1;
                     continue;
@@ -692,18 +722,17 @@ impl<P: Platform> V4v<P> {
                 if let Some(owner) = t.dom(DomId(key.0)) {
                     owner.nr_rings -= 1;
                 }
-                if let Some(r) = self.slots[slot].with(|s| s.ring.take()) {
+                if let Some(r) = self.bucket(generation).with(|b| b.take(generation)) {
                     r.mfns.iter().for_each(|&m| p.page_unpin(m));
                 }
-                t.free.push(slot);
             }
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
                 t.doms.remove(i);
             }
             t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
-            for &(_, slot, _) in &t.rings {
-                self.slots[slot].with(|s| {
-                    if let Some(r) = s.ring.as_mut() {
+            for &(_, generation) in &t.rings {
+                self.bucket(generation).with(|b| {
+                    if let Some(r) = b.get_mut(generation) {
                         r.cancel_pending(me);
                         if r.reservation.is_some_and(|res| res.owner == me) {
                             // Nothing of it was published: dropping the
@@ -734,12 +763,8 @@ impl<P: Platform> V4v<P> {
 
     /// Pages V4V holds pinned, in all.
     pub fn pinned_pages(&self) -> usize {
-        self.table.with(|t| {
-            t.rings
-                .iter()
-                .map(|&(_, slot, _)| self.slots[slot].with(|s| s.ring.as_ref().map_or(0, |r| r.mfns.len())))
-                .sum()
-        })
+        self.table
+            .with(|t| t.rings.iter().map(|&(_, g)| self.bucket(g).with(|b| b.get(g).map_or(0, |r| r.mfns.len()))).sum())
     }
 
     /// Number of registered rings owned by `d`, as counted by V4V.
@@ -753,11 +778,11 @@ impl<P: Platform> V4v<P> {
         self.table.with(|t| {
             t.dom(d).is_some()
                 || t.fw.iter().any(|r| r.src_domain == d.0 || r.dst_domain == d.0)
-                || t.rings.iter().any(|&(k, slot, _)| {
+                || t.rings.iter().any(|&(k, g)| {
                     k.0 == d.0
                         || k.2 == d.0
-                        || self.slots[slot].with(|s| {
-                            s.ring.as_ref().is_some_and(|r| {
+                        || self.bucket(g).with(|b| {
+                            b.get(g).is_some_and(|r| {
                                 r.pending.iter().any(|w| w.dom == d) || r.reservation.is_some_and(|res| res.owner == d)
                             })
                         })
@@ -771,8 +796,9 @@ impl<P: Platform> V4v<P> {
             if !t.rings.windows(2).all(|w| w[0].0 < w[1].0) {
                 return Err("ring index not sorted/unique");
             }
-            if t.rings.len() + t.free.len() != RINGS_GLOBAL_MAX {
-                return Err("slot leak");
+            let in_buckets: usize = self.buckets.iter().map(|b| b.with(|b| b.rings.len())).sum();
+            if in_buckets != t.rings.len() {
+                return Err("ring in a bucket but not in the index, or the reverse");
             }
             for d in &t.doms {
                 let n = t.rings.iter().filter(|e| e.0 .0 == d.id.0).count();
@@ -780,21 +806,23 @@ impl<P: Platform> V4v<P> {
                     return Err("nr_rings drifted");
                 }
             }
-            for &(k, _, _) in &t.rings {
+            for &(k, _) in &t.rings {
                 if !t.doms.iter().any(|d| d.id.0 == k.0) {
                     return Err("ring owner without state");
                 }
             }
-            for &slot in &t.free {
-                if self.slots[slot].with(|s| s.ring.is_some()) {
-                    return Err("free slot holds a ring");
-                }
+            for (i, b) in self.buckets.iter().enumerate() {
+                b.with(|b| {
+                    let sorted = b.rings.windows(2).all(|w| w[0].generation < w[1].generation);
+                    let placed = b.rings.iter().all(|r| (r.generation % RING_LOCKS as u64) as usize == i);
+                    (sorted && placed).then_some(()).ok_or("bucket unsorted or ring in the wrong bucket")
+                })?;
             }
-            for &(k, slot, generation) in &t.rings {
-                self.slots[slot].with(|s| {
-                    let r = s.ring.as_ref().ok_or("indexed slot empty")?;
-                    if r.generation != generation || (r.id.domain, r.id.port, r.id.partner) != k {
-                        return Err("slot does not match index");
+            for &(k, generation) in &t.rings {
+                self.bucket(generation).with(|b| {
+                    let r = b.get(generation).ok_or("indexed ring missing from its bucket")?;
+                    if (r.id.domain, r.id.port, r.id.partner) != k {
+                        return Err("ring does not match index");
                     }
                     if r.tx >= r.len || !r.tx.is_multiple_of(hypercall_abi::v4v::SLOT_BYTES) {
                         return Err("tx_ptr out of range");
@@ -825,7 +853,6 @@ impl<P: Platform> V4v<P> {
     }
 }
 
-// The step budget holds at least one chunk, and one domain's rings fit in
-// the global table.
+// The step budget holds at least one chunk.
 const _: () = assert!(SEND_CHUNK_BYTES <= SEND_STEP_BYTES_MAX);
-const _: () = assert!(RINGS_GLOBAL_MAX >= RINGS_PER_DOMAIN_MAX as usize);
+const _: () = assert!(RING_LOCKS > 0);

@@ -1,7 +1,7 @@
 //! One registered ring: Xen's private view of it and the byte-level access to
 //! its pinned pages.
 //!
-//! Everything here runs with the ring's slot lock held (see the locking
+//! Everything here runs with the ring's bucket lock held (see the locking
 //! block in `mod.rs`); nothing here takes a lock.
 
 use alloc::vec::Vec;

@@ -24,7 +24,6 @@ use crate::platform::{Lock, Platform};
 pub(crate) struct InFlight {
     /// The hypercall's arguments: a re-issue must match them exactly.
     args: [u64; 4],
-    slot: usize,
     generation: u64,
     token: u64,
     /// The iov array, copied from the guest once at the first step.
@@ -121,22 +120,22 @@ impl<P: Platform> V4v<P> {
         // Cannot overflow: MSG_MAX is far below u32::MAX.
         let bytes = message_bytes(total).ok_or(Errno::EMSGSIZE)?;
 
-        let (slot, generation, token) = self.table.with(|t| {
+        let (generation, token) = self.table.with(|t| {
             // Created now so that the statistics update at the end never
             // has to allocate.
             t.dom_or_insert(me)?;
-            let (slot, generation) = t.find_for_sender(me, dst, sa.dst.port).ok_or(Errno::ECONNREFUSED)?;
+            let generation = t.find_for_sender(me, dst, sa.dst.port).ok_or(Errno::ECONNREFUSED)?;
             if !t.fw_allows(me, sa.src.port, dst, sa.dst.port) {
                 return Err(Errno::ECONNREFUSED);
             }
             let token = t.next_token;
             t.next_token += 1;
-            Ok((slot, generation, token))
+            Ok((generation, token))
         })?;
 
         let hdr = MsgHeader { len: total, msg_type, source: Addr { port: sa.src.port, domain: me.0, pad: 0 } };
-        let reserved = self.slots[slot].with(|s| {
-            let r = s.ring.as_mut().filter(|r| r.generation == generation).ok_or(Errno::ECONNREFUSED)?;
+        let reserved = self.bucket(generation).with(|b| {
+            let r = b.get_mut(generation).ok_or(Errno::ECONNREFUSED)?;
             if bytes > r.capacity_bytes() {
                 return Err(Errno::EMSGSIZE);
             }
@@ -165,7 +164,7 @@ impl<P: Platform> V4v<P> {
             });
             return Err(Errno::EAGAIN);
         };
-        Ok(InFlight { args, slot, generation, token, iovs, hdr, start, bytes, done: 0, iov_i: 0, iov_off: 0 })
+        Ok(InFlight { args, generation, token, iovs, hdr, start, bytes, done: 0, iov_i: 0, iov_off: 0 })
     }
 
     /// Copies until done, or until the step's budget is used up.
@@ -176,8 +175,8 @@ impl<P: Platform> V4v<P> {
             let n = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
             let finished = f.done as usize + n == total as usize;
             let mut wakes = Wakes::new();
-            let step = self.slots[f.slot].with(|s| {
-                let Some(r) = s.ring.as_mut().filter(|r| r.generation == f.generation) else { return Step::Gone };
+            let step = self.bucket(f.generation).with(|b| {
+                let Some(r) = b.get_mut(f.generation) else { return Step::Gone };
                 if r.reservation.is_none_or(|res| res.token != f.token) {
                     return Step::Gone;
                 }
@@ -269,8 +268,8 @@ impl<P: Platform> V4v<P> {
     /// the waiters it held off.
     fn send_cancel(&self, p: &P, f: &InFlight) {
         let mut wakes = Wakes::new();
-        self.slots[f.slot].with(|s| {
-            if let Some(r) = s.ring.as_mut().filter(|r| r.generation == f.generation) {
+        self.bucket(f.generation).with(|b| {
+            if let Some(r) = b.get_mut(f.generation) {
                 if r.reservation.is_some_and(|res| res.token == f.token) {
                     r.reservation = None;
                     let rx = r.read_rx(p);
