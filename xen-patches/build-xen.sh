@@ -13,6 +13,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 OUT=${1:?usage: build-xen.sh OUT}
 B=${XEN_BUILD_DIR:-$ROOT/build/xen}
+# Both may be given relative to the caller's directory; the build cds away.
+mkdir -p "$B" "$OUT"
+B=$(cd "$B" && pwd)
+OUT=$(cd "$OUT" && pwd)
 TREE=$B/src
 FRAG=${XEN_CONFIG:-$HERE/config}
 
