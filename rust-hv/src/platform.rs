@@ -69,7 +69,9 @@ pub trait Platform: Sync + Sized {
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno>;
     /// Drops the allocation reference of `2^order` frames from
     /// [`Platform::sshm_alloc`]. Frames still referenced elsewhere are freed
-    /// when their last reference goes.
+    /// when their last reference goes. Their contents are cleared now,
+    /// whatever other (transient) references remain: the heap does not
+    /// scrub for the never-dying pseudo-domain, so nothing else would.
     fn sshm_free(&self, mfn: Mfn, order: u32);
 
     // ---- p2m ----

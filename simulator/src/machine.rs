@@ -69,6 +69,10 @@ pub(crate) struct State {
     pub write_refusals: u64,
     /// Domains that became zombies when killed (log, in order).
     pub zombie_log: Vec<DomId>,
+    /// Short-lived general references taken by someone else than rust-hv
+    /// (mfn -> count): what a PV guest or another Xen path can take on any
+    /// frame for the length of one operation (`get_page`).
+    pub transient: BTreeMap<u64, u32>,
 }
 
 impl State {
@@ -352,6 +356,7 @@ impl Machine {
                 violations_total: 0,
                 write_refusals: 0,
                 zombie_log: Vec::new(),
+                transient: BTreeMap::new(),
             }),
             rng: Mutex::new(SplitMix64::new(seed)),
             preempt: Mutex::new(Preempt::OneIn(8)),
@@ -487,6 +492,35 @@ impl Machine {
         out
     }
 
+    /// Takes a transient general reference on any in-use frame, as another
+    /// Xen path (or a PV guest's hypercall) may at any moment: `get_page`.
+    /// `-EINVAL` for a free frame.
+    pub fn page_get_transient(&self, mfn: Mfn) -> Result<(), Errno> {
+        let mut st = self.lock();
+        st.frames.get_ref(mfn.0)?;
+        *st.transient.entry(mfn.0).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// Drops a reference from [`Machine::page_get_transient`] (`put_page`):
+    /// the frame may return to the heap now.
+    pub fn page_put_transient(&self, mfn: Mfn) {
+        let mut st = self.lock();
+        match st.transient.get_mut(&mfn.0) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                if *n == 0 {
+                    st.transient.remove(&mfn.0);
+                }
+            }
+            _ => {
+                st.violation(format!("page_put_transient of mfn {:#x} with no transient reference", mfn.0));
+                return;
+            }
+        }
+        st.put_frame(mfn.0);
+    }
+
     /// Changes one RAM page's type (`HVMOP_set_mem_type`), e.g. to make it
     /// read-only. `-EINVAL` for a non-RAM entry or unpopulated gfn.
     pub fn set_ram_type(&self, d: DomId, gfn: Gfn, writable: bool) -> Result<(), Errno> {
@@ -581,6 +615,13 @@ impl Platform for Machine {
             return;
         }
         for m in mfn.0..mfn.0.saturating_add(1u64 << order) {
+            // As the shim (`rust_hv_sshm_free`): the frame is cleared before
+            // the allocation reference goes, whatever other references
+            // remain, since the heap does not scrub for the never-dying
+            // pseudo-domain and a transient holder may drop the last one.
+            if st.frames.get(m).is_some_and(|f| f.owner == Owner::Sshm && f.allocated) {
+                st.frames.scrub(m);
+            }
             match st.frames.put_allocated(m, Owner::Sshm) {
                 Ok(Some(Put::Freed(_))) | Ok(Some(Put::Held)) => st.sshm_pages = st.sshm_pages.saturating_sub(1),
                 Ok(None) => st.violation(format!("sshm_free of mfn {m:#x}, not an sshm allocation")),

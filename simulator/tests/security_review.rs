@@ -2,6 +2,7 @@
 //! 13). Each test is named after the finding it proves fixed and failed
 //! before the fix.
 
+mod sshm_common;
 mod v4v_util;
 
 use hypercall_abi::v4v::*;
@@ -180,4 +181,31 @@ fn finding_05_tenants_cannot_fill_a_global_ring_table() {
     }
     check(&s);
     assert_eq!(s.hv().v4v.pinned_pages(), 1);
+}
+
+/// Finding 7: the shim cleared a freed sshm frame only if its count was
+/// exactly 1. A transient reference held at that moment (another Xen path,
+/// a PV guest's `get_page`) skipped the clear, and the heap does not scrub
+/// for the never-dying pseudo-domain: the region's data went back to the
+/// heap for the next owner. Freed sshm frames are now cleared whatever
+/// their count.
+#[test]
+fn finding_07_sshm_frames_scrubbed_whatever_their_count() {
+    use hypercall_abi::sshm::PROT_RW;
+    let env = sshm_common::Env::small(0x0007);
+    let g = env.guest(DomainKind::Hvm, 64);
+    let gfn = sshm_common::SHM_GFN;
+    env.call(g, &sshm_common::open("secret", 2, gfn, PROT_RW, false)).unwrap();
+    env.poke(g, gfn, 8, 0x5ec2e7).unwrap();
+    env.poke(g, gfn + 1, 8, 0x5ec2e7).unwrap();
+    let (mfn, _) = env.sim.machine().p2m_lookup(g, Gfn(gfn)).unwrap();
+    // Someone holds the first frame for a moment while the region goes.
+    env.sim.machine().page_get_transient(mfn).unwrap();
+    env.call(g, &sshm_common::detach("secret", gfn)).unwrap();
+    assert_eq!(env.sim.hv().sshm.stats().regions, 0, "a transient region goes with its last attachment");
+    env.sim.machine().page_put_transient(mfn);
+    // Both frames are back in the heap, and neither holds the data.
+    assert_eq!(env.sim.machine().frame(mfn).map(|f| f.count), Some(0));
+    env.check().unwrap();
+    env.sim.check_all_invariants().unwrap();
 }

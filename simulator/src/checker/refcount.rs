@@ -24,7 +24,7 @@ pub(super) fn check(st: &State, r: &mut Report) {
             }
         }
     }
-    for (&mfn, &n) in &st.pins {
+    for (&mfn, &n) in st.pins.iter().chain(st.transient.iter()) {
         *held.entry(mfn).or_insert(0) += u64::from(n);
     }
     let mut free_frames = 0u64;
