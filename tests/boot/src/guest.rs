@@ -183,6 +183,7 @@ enum Role {
     Ping,
     Try,
     SelfTest,
+    Idle,
 }
 
 impl Role {
@@ -194,6 +195,7 @@ impl Role {
             "ping" => Role::Ping,
             "try" => Role::Try,
             "self" => Role::SelfTest,
+            "idle" => Role::Idle,
             _ => return None,
         })
     }
@@ -206,6 +208,7 @@ impl Role {
             Role::Ping => "ping",
             Role::Try => "try",
             Role::SelfTest => "self",
+            Role::Idle => "idle",
         }
     }
 
@@ -215,7 +218,8 @@ impl Role {
 }
 
 /// Every key a role understands.
-const KEYS: &[&str] = &["v4v", "peer", "port", "count", "size", "ring", "delay", "gap", "wait", "report", "notify"];
+const KEYS: &[&str] =
+    &["v4v", "e2e", "peer", "port", "count", "size", "ring", "delay", "gap", "wait", "report", "notify"];
 
 /// The role and its parameters.
 struct Params {
@@ -251,7 +255,7 @@ impl fmt::Display for BadCmdline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BadCmdline::UnknownKey(k) => write!(f, "unknown key '{k}'"),
-            BadCmdline::UnknownRole(r) => write!(f, "unknown role v4v={r} (recv, send, echo, ping, try, self)"),
+            BadCmdline::UnknownRole(r) => write!(f, "unknown role v4v={r} (recv, send, echo, ping, try, self, idle)"),
             BadCmdline::BadValue(BadValue::Number { key, value }) => write!(f, "bad value {key}='{value}'"),
             BadCmdline::Missing(k) => write!(f, "missing key {k}="),
             BadCmdline::Invalid(k, v) => write!(f, "invalid {k}={v}"),
@@ -264,7 +268,8 @@ impl Params {
         if let Some((k, _)) = c.words().find(|(k, _)| !KEYS.contains(k)) {
             return Err(BadCmdline::UnknownKey(k));
         }
-        let r = c.get("v4v").unwrap_or("");
+        // `e2e=idle` (the sshm scenarios' guests) is `v4v=idle`.
+        let r = c.get("v4v").or_else(|| c.get("e2e").filter(|&r| r == "idle")).unwrap_or("");
         let role = Role::parse(r).ok_or(BadCmdline::UnknownRole(r))?;
         let peer = c.number("peer", u64::from(DomId::FIRST_RESERVED.0), u64::from(DomId::FIRST_RESERVED.0) - 1)?;
         if role.needs_peer() && c.get("peer").is_none() {
@@ -429,6 +434,8 @@ struct Stats {
     spurious: u64,
     /// Sends refused with `-EAGAIN`.
     full: u64,
+    /// Waits after `-EAGAIN` (the sender asked to be woken and blocked).
+    full_waits: u64,
     /// Waits after `-EAGAIN` ended by the VIRQ.
     full_woken: u64,
 }
@@ -595,6 +602,10 @@ impl Node {
                 Ok(_) => {}
                 Err(r) => say!(self.hc, "notify (wake request) failed: {}; waiting with timeout", Ret(r)),
             }
+            self.st.full_waits += 1;
+            if self.st.full_waits == 1 {
+                say!(self.hc, "ring of dom {dst} port {port} full, waiting for space");
+            }
             match self.block_timed() {
                 Wake::Event => {
                     self.st.full_woken += 1;
@@ -717,6 +728,10 @@ impl Node {
             Role::Ping => self.run_ping(),
             Role::Try => self.run_try(),
             Role::SelfTest => self.run_self(),
+            Role::Idle => {
+                say!(self.hc, "ready role=idle evtchn {}", self.ev.port());
+                self.idle()
+            }
         }
     }
 
@@ -926,7 +941,7 @@ impl Node {
     }
 }
 
-/// `wakeups=W timeouts=T spurious=S full=F full_woken=K`.
+/// `wakeups=W timeouts=T spurious=S full=F full_waits=B full_woken=K`.
 struct StatsLine<'a>(&'a Stats);
 
 impl fmt::Display for StatsLine<'_> {
@@ -934,8 +949,8 @@ impl fmt::Display for StatsLine<'_> {
         let s = self.0;
         write!(
             f,
-            "wakeups={} timeouts={} spurious={} full={} full_woken={}",
-            s.wakeups, s.timeouts, s.spurious, s.full, s.full_woken
+            "wakeups={} timeouts={} spurious={} full={} full_waits={} full_woken={}",
+            s.wakeups, s.timeouts, s.spurious, s.full, s.full_waits, s.full_woken
         )
     }
 }

@@ -2,10 +2,10 @@
 //! against the real Xen it boots on, prints a PASS/FAIL line for each and a
 //! summary through `HYPERVISOR_console_io`, and powers off.
 //!
-//! The same binary is a V4V test guest when its command line
-//! (`hvm_start_info.cmdline_paddr`) has a `v4v=` key: see [`guest`]. Without
-//! one (no command line, as `make smoke` boots it) it is the dom0 above,
-//! unchanged.
+//! The same binary is a test guest when its command line
+//! (`hvm_start_info.cmdline_paddr`) has a `v4v=` (or `e2e=`) key: see
+//! [`guest`]. Without one (no command line, as `make smoke` boots it) it is
+//! the dom0 above, unchanged.
 //!
 //! Memory model: the whole guest physical space the kernel touches is
 //! identity-mapped (see [`boot`]), so a guest physical address is also a
@@ -147,7 +147,7 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     // SAFETY: Xen put `hvm_start_info` at this identity-mapped address.
     let magic = unsafe { core::ptr::read_volatile(start_info as *const u32) };
     let cmdline = cmdline::Cmdline::new(read_cmdline(start_info, magic));
-    if cmdline.get("v4v").is_some() {
+    if cmdline.get("v4v").is_some() || cmdline.get("e2e").is_some() {
         guest::run(hc, cmdline);
     }
     let mut dom0 = Dom0 { hc };
