@@ -1,0 +1,26 @@
+#!/bin/sh
+# The e2e scenario driver, run by dom0's /init on the real host. Each check
+# prints one PASS/FAIL line; the summary line ends the run. E2E_ONLY (on
+# dom0's kernel command line as e2e_only=sshm|v4v) runs one family.
+cd /root || exit 1
+. /root/lib.sh
+. /root/sshm.sh
+[ -f /root/v4v.sh ] && . /root/v4v.sh
+only=
+for a in $(cat /proc/cmdline); do case $a in e2e_only=*) only=${a#e2e_only=} ;; esac; done
+
+log "xl info: $(xl info | awk '$1 == "virt_caps" || $1 == "free_memory" || $1 == "xen_version"' | tr -s ' ' | tr '\n' ';')"
+check host-xl-list-dom0-only expect_domains "Domain-0"
+check host-sshm-list-empty test "$(sshm_count)" = 0
+[ -z "$only" ] || [ "$only" = sshm ] && run_sshm_scenarios
+if [ -z "$only" ] || [ "$only" = v4v ]; then
+    if command -v run_v4v_scenarios >/dev/null 2>&1; then run_v4v_scenarios; else fail v4v-scenarios "tests/e2e/dom0/v4v.sh is missing"; fi
+fi
+check host-all-guests-gone expect_domains "Domain-0"
+# Each guest's console, for the logs on the host (run.sh splits them out).
+for f in /var/log/xen/console/guest-*.log; do
+    [ -f "$f" ] || continue
+    g=${f##*/guest-}; g=${g%.log}
+    sed "s/^/GUESTLOG $g: /" "$f"
+done
+summary

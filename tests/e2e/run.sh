@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Boots the patched Xen under QEMU (TCG) with Debian's kernel as PV dom0
+# and the initramfs from images.sh, whose /init starts the toolstack and
+# runs the scenarios (tests/e2e/dom0/tests.sh); keeps the serial log and
+# each guest's console; fails unless the run ended with
+# `e2e: N passed, 0 failed`, N >= E2E_MIN_PASS, and Xen printed no
+# assertion failure, BUG or panic.
+#
+#   run.sh XEN IMAGES OUTDIR [DOM0-ARGS...]
+#
+# XEN is xen.gz or xen; IMAGES holds vmlinuz and dom0.cpio.gz. DOM0-ARGS go
+# on dom0's kernel command line (e.g. e2e_only=sshm). E2E_TIMEOUT (seconds,
+# default 900) ends a hung run with a clear failure.
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 XEN IMAGES OUTDIR [DOM0-ARGS...]" >&2; exit 2; }
+xen=$1 images=$2 out=$3
+shift 3
+timeout=${E2E_TIMEOUT:-900}
+min_pass=${E2E_MIN_PASS:-25}
+label=${E2E_LABEL:-e2e}
+
+mkdir -p "$out"
+case "$xen" in
+    *.gz) gunzip -c "$xen" >"$out/xen" ;;
+    *) cp "$xen" "$out/xen" ;;
+esac
+log=$out/console.log
+results=$out/results.txt
+rm -f "$log" "$results" "$out"/guest-*.log
+
+# QEMU's multiboot loader: modules separated by commas, each with its
+# command line (a comma inside one would be read as a separator).
+dom0_cmd="console=hvc0 earlyprintk=xen $*"
+xen_cmd="dom0_mem=512M,max:512M loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none conring_size=1M"
+start=$(date +%s)
+qemu-system-x86_64 -M q35 -cpu qemu64,+svm,+npt -smp 2 -m 1G -nographic -no-reboot \
+    -kernel "$out/xen" \
+    -initrd "$images/vmlinuz $dom0_cmd,$images/dom0.cpio.gz" \
+    -append "$xen_cmd" </dev/null >"$log" 2>&1 &
+qemu=$!
+
+# Dom0 prints END when the scenarios are done; Xen's last words otherwise.
+end_re='^DOM0 \[[0-9.]+\] END|Panic on CPU|Dom0 crashed|Kernel panic|Hardware Dom0 (halted|shutdown)|Reboot in'
+status=timeout
+while :; do
+    if grep -aqE "$end_re" "$log" 2>/dev/null; then status=ended; break; fi
+    if ! kill -0 "$qemu" 2>/dev/null; then status=qemu-exited; break; fi
+    [ $(($(date +%s) - start)) -lt "$timeout" ] || break
+    sleep 1
+done
+sleep 1 # the rest of the line
+kill "$qemu" 2>/dev/null || true
+wait "$qemu" 2>/dev/null || true
+secs=$(($(date +%s) - start))
+
+clean() { sed -E 's/\r$//' "$log"; }
+clean | grep -aE '^(PASS |FAIL |RETRY |e2e: [0-9]+ passed, [0-9]+ failed$)' >"$results" || true
+# Each guest's console, which dom0 printed as "GUESTLOG name: line".
+clean | awk '/^GUESTLOG [^ ]+: / { n = $2; sub(/:$/, "", n); l = $0; sub(/^GUESTLOG [^ ]+: /, "", l); print l > (dir "/guest-" n ".log") }' dir="$out"
+echo "$label: $status after ${secs}s; serial log in $log"
+clean | grep -aE '^DOM0 \[' | grep -E 'toolstack up|END' | sed "s/^/$label: /" || true
+grep -E '^(FAIL|RETRY) ' "$results" || true
+
+rc=0
+bad=$(clean | grep -aE "Assertion '.*' failed|Xen BUG at|FATAL PAGE FAULT|Panic on CPU|Dom0 crashed|Kernel panic|rust-hv: panic" | head -n 5 || true)
+if [ -n "$bad" ]; then
+    echo "$label: the console shows a hypervisor or dom0 failure:" >&2
+    echo "$bad" >&2
+    rc=1
+fi
+summary=$(grep -E '^e2e: ' "$results" | tail -n 1 || true)
+passes=$(grep -c '^PASS ' "$results" || true)
+if [[ "$summary" =~ ^e2e:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    echo "$label: ${summary#e2e: } in ${secs}s"
+    if [ "${BASH_REMATCH[2]}" -ne 0 ] || [ "${BASH_REMATCH[1]}" -ne "$passes" ] || [ "$status" != ended ]; then
+        rc=1
+    elif [ "$passes" -lt "$min_pass" ]; then
+        echo "$label: only $passes checks passed, at least $min_pass expected" >&2
+        rc=1
+    fi
+else
+    echo "$label: no summary line from dom0 ($status)" >&2
+    clean | tail -n 40 >&2
+    rc=1
+fi
+exit $rc
