@@ -69,6 +69,8 @@ pub(crate) struct State {
     pub write_refusals: u64,
     /// Domains that became zombies when killed (log, in order).
     pub zombie_log: Vec<DomId>,
+    /// See [`Machine::set_p2m_insert_fault`].
+    pub p2m_insert_fault: Option<u64>,
     /// Short-lived general references taken by someone else than rust-hv
     /// (mfn -> count): what a PV guest or another Xen path can take on any
     /// frame for the length of one operation (`get_page`).
@@ -356,6 +358,7 @@ impl Machine {
                 violations_total: 0,
                 write_refusals: 0,
                 zombie_log: Vec::new(),
+                p2m_insert_fault: None,
                 transient: BTreeMap::new(),
             }),
             rng: Mutex::new(SplitMix64::new(seed)),
@@ -490,6 +493,15 @@ impl Machine {
             out.push(Zombie { id: DomId(id), pages: slot.tot_pages, held_by: held_by.into_iter().collect(), pinned });
         }
         out
+    }
+
+    /// Arms a one-shot fault: the next 2 MiB [`Platform::p2m_insert`] has
+    /// `p2m_set_entry` write its first `written` pages as 4 KiB entries and
+    /// then fail with `-ENOMEM`, as Xen's does when it must split the
+    /// request (no 2 MiB support in this p2m, shadow paging) and runs out of
+    /// p2m pages part way. `None` disarms it.
+    pub fn set_p2m_insert_fault(&self, written: Option<u64>) {
+        self.lock().p2m_insert_fault = written;
     }
 
     /// Takes a transient general reference on any in-use frame, as another
@@ -643,29 +655,53 @@ impl Platform for Machine {
             return Err(Errno::EBUSY);
         }
         let n = 1u64 << order;
-        // The platform, not the caller, guarantees a guest only maps what
-        // it has a right to: shared-memory entries only to sshm frames.
+        // The model of the shim's `p2m_add_sshm_entry`. First a reference
+        // on every frame (`get_page(pg, dom_sshm)`): the platform, not the
+        // caller, guarantees a guest only maps what it has a right to,
+        // shared-memory entries only to sshm frames.
         for m in mfn.0..mfn.0.saturating_add(n) {
-            match st.frames.get(m) {
-                Some(f) if f.owner == Owner::Sshm && f.count > 0 => {}
-                _ => return Err(Errno::EINVAL),
+            let ok = st.frames.get(m).is_some_and(|f| f.owner == Owner::Sshm && f.count > 0);
+            if !ok || st.frames.get_ref(m).is_err() {
+                for u in mfn.0..m {
+                    st.put_frame(u);
+                }
+                return Err(Errno::EINVAL);
             }
         }
         let t = match kind {
             P2mKind::SharedRo => P2mType::SharedRo,
             P2mKind::SharedRw => P2mType::SharedRw,
         };
-        st.slot_mut(d)?.p2m.insert(gfn, mfn, order, t)?;
-        for m in mfn.0..mfn.0 + n {
-            if let Err(e) = st.frames.get_ref(m) {
-                // Cannot happen after the check above (count overflow aside):
-                // undo what was taken.
-                for u in mfn.0..m {
-                    st.put_frame(u);
+        let fault = if order == PAGE_ORDER_2M { st.p2m_insert_fault.take() } else { None };
+        let slot = st.slot_mut(d)?;
+        let rc = match fault {
+            // `p2m_set_entry` writing a 2 MiB request as 4 KiB entries and
+            // running out of p2m pages part way: some entries are written.
+            Some(written) => {
+                for i in 0..written.min(n) {
+                    slot.p2m.insert(Gfn(gfn.0 + i), Mfn(mfn.0 + i), 0, t)?;
                 }
-                let _ = st.slot_mut(d).map(|s| s.p2m.remove_exact(gfn, mfn, order));
-                return Err(e);
+                Err(Errno::ENOMEM)
             }
+            None => slot.p2m.insert(gfn, mfn, order, t),
+        };
+        if let Err(e) = rc {
+            // As `p2m_add_page`: the operation may have partially
+            // succeeded. Each gfn that maps its frame with this type was
+            // written and is cleared again; a frame's reference goes only
+            // once no entry maps it (one that could not be cleared keeps
+            // its reference: a leak, never a mapped free frame).
+            for i in 0..n {
+                let (g, m) = (Gfn(gfn.0 + i), Mfn(mfn.0 + i));
+                let slot = st.slot_mut(d)?;
+                let written = slot.p2m.lookup(g) == Some((m, t));
+                if written && slot.p2m.remove_exact(g, m, 0).is_err() {
+                    st.violation(format!("d{} gfn {:#x}: partial sshm entry not cleared", d.id().0, g.0));
+                    continue;
+                }
+                st.put_frame(m.0);
+            }
+            return Err(e);
         }
         Ok(())
     }

@@ -209,3 +209,32 @@ fn finding_07_sshm_frames_scrubbed_whatever_their_count() {
     env.check().unwrap();
     env.sim.check_all_invariants().unwrap();
 }
+
+/// Finding 11: `p2m_add_sshm_entry` assumed a failed `p2m_set_entry` wrote
+/// nothing and dropped every reference. Xen's `p2m_set_entry` may write a
+/// 2 MiB request as 4 KiB entries and fail part way (out of p2m pages);
+/// the written entries then mapped frames without a reference, which the
+/// region's free would hand back to the heap while the guest still maps
+/// them. As `p2m_add_page` does, the entries actually written are now
+/// found and undone before the references go: the attach fails with
+/// nothing mapped and nothing leaked, and a retry succeeds.
+#[test]
+fn finding_11_partial_p2m_insert_is_undone() {
+    use hypercall_abi::sshm::PROT_RW;
+    let env = sshm_common::Env::small(0x0011);
+    let g = env.guest(DomainKind::Hvm, 64);
+    let gfn = 0x1000; // 2 MiB aligned: one order-9 entry.
+    env.create("big", 512, PROT_RW, true).unwrap();
+    env.sim.machine().set_p2m_insert_fault(Some(100));
+    let a = sshm_common::attach("big", 512, 0, gfn, PROT_RW);
+    assert_eq!(env.call(g, &a), Err(Errno::ENOMEM));
+    for i in [0, 99, 100, 511] {
+        assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn + i)), None, "gfn +{i} left mapped");
+    }
+    env.check().unwrap();
+    env.sim.check_all_invariants().unwrap();
+    assert_eq!(env.call(g, &a), Ok(0), "a retry maps it whole");
+    env.call(g, &sshm_common::detach("big", gfn)).unwrap();
+    env.call(env.dom0, &sshm_common::unlink("big")).unwrap();
+    env.sim.check_all_invariants().unwrap();
+}
