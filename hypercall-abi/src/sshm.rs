@@ -12,7 +12,11 @@
 //!
 //! - `-ESRCH`: attach/detach target does not exist **or is dying** (a dying
 //!   domain is as good as gone: its attachments are being torn down).
-//! - `-EOPNOTSUPP`: attach/detach target is PV (not translated).
+//! - `-EOPNOTSUPP`: attach/detach target is PV (not translated); attach
+//!   target may have alternate or nested p2m views (`HVM_PARAM_ALTP2M` set,
+//!   altp2m active, or nested virtualisation), whose views a detach could
+//!   not be guaranteed to clear (as upstream refuses such domains foreign
+//!   mappings).
 //! - `-ENOENT`: no region of that name (attach without `F_CREATE`, info,
 //!   unlink); detach of a `(gfn, name)` the target does not have attached; a
 //!   continued attach whose attachment was detached meanwhile (cancelled).

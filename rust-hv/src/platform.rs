@@ -30,6 +30,12 @@ pub struct DomainInfo {
     pub dying: bool,
     /// The control domain (`is_control_domain(d)`).
     pub control: bool,
+    /// The domain may have alternate p2m views: `HVM_PARAM_ALTP2M` is set
+    /// (write-once, by the toolstack) or altp2m is active.
+    pub altp2m: bool,
+    /// Nested virtualisation is enabled (`XEN_DOMCTL_CDF_nested_virt`, a
+    /// creation flag): the guest's own guests run on nested p2ms.
+    pub nested_virt: bool,
 }
 
 /// The type of a p2m entry this crate inserts.

@@ -2,7 +2,7 @@
 //! machine keeps under its lock.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hypercall_abi::DomId;
@@ -59,6 +59,10 @@ pub struct DomainRec {
     /// The control domain.
     pub control: bool,
     state: AtomicU8,
+    /// `HVM_PARAM_ALTP2M` set (see `DomainInfo::altp2m`).
+    pub(crate) altp2m: AtomicBool,
+    /// Nested virtualisation enabled.
+    pub(crate) nested_virt: AtomicBool,
     /// Taken shared by each of the domain's hypercalls in flight and
     /// exclusively by `domain_kill` to pause it: once it is dying no vcpu of
     /// it runs again (Xen: `domain_pause` waits for the vcpus to stop).
@@ -67,7 +71,15 @@ pub struct DomainRec {
 
 impl DomainRec {
     pub(crate) fn new(id: DomId, kind: DomainKind, control: bool) -> DomainRec {
-        DomainRec { id, kind, control, state: AtomicU8::new(RUNNING), pause: RwLock::new(()) }
+        DomainRec {
+            id,
+            kind,
+            control,
+            state: AtomicU8::new(RUNNING),
+            altp2m: AtomicBool::new(false),
+            nested_virt: AtomicBool::new(false),
+            pause: RwLock::new(()),
+        }
     }
 
     /// The lifecycle state.
@@ -113,6 +125,8 @@ impl Dom {
             translated: self.0.kind.translated(),
             dying: self.0.state() != DomainState::Running,
             control: self.0.control,
+            altp2m: self.0.altp2m.load(Ordering::Acquire),
+            nested_virt: self.0.nested_virt.load(Ordering::Acquire),
         }
     }
 }

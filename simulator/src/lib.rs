@@ -256,6 +256,16 @@ impl Sim {
         Ok(())
     }
 
+    /// The toolstack gives `d` alternate p2m views (`HVM_PARAM_ALTP2M`) or
+    /// nested virtualisation (a creation flag in Xen; set here before the
+    /// domain is used).
+    pub fn set_p2m_views(&self, d: DomId, altp2m: bool, nested_virt: bool) -> Result<(), Errno> {
+        let h = self.machine.handle(d)?;
+        h.0.altp2m.store(altp2m, std::sync::atomic::Ordering::Release);
+        h.0.nested_virt.store(nested_virt, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
     /// Makes one RAM page of `d` read-only or writable again.
     pub fn set_ram_writable(&self, d: DomId, gfn: Gfn, writable: bool) -> Result<(), Errno> {
         self.machine.set_ram_type(d, gfn, writable)

@@ -238,3 +238,35 @@ fn finding_11_partial_p2m_insert_is_undone() {
     env.call(env.dom0, &sshm_common::unlink("big")).unwrap();
     env.sim.check_all_invariants().unwrap();
 }
+
+/// Finding 4: a 2 MiB sshm entry removed in one `p2m_set_entry` is checked
+/// against the other p2m views by its first gfn only, so a guest with
+/// altp2m that had changed that gfn in its view kept the other 511 mapped
+/// after detach. Domains that may have alternate or nested p2m views are
+/// refused at attach with `-EOPNOTSUPP` (as upstream refuses them foreign
+/// mappings); a create-or-open leaves no region behind, and what was
+/// attached before can still be detached.
+#[test]
+fn finding_04_attach_refused_with_altp2m_or_nested_virt() {
+    use hypercall_abi::sshm::PROT_RW;
+    let env = sshm_common::Env::small(0x0004);
+    let gfn = 0x1000;
+    for (altp2m, nested) in [(true, false), (false, true), (true, true)] {
+        let g = env.guest(DomainKind::Hvm, 64);
+        env.sim.set_p2m_views(g, altp2m, nested).unwrap();
+        let open = sshm_common::open("views", 512, gfn, PROT_RW, false);
+        assert_eq!(env.call(g, &open), Err(Errno::EOPNOTSUPP), "altp2m {altp2m} nested {nested}");
+        assert_eq!(env.info("views"), Err(Errno::ENOENT), "no region left behind");
+        assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn)), None);
+    }
+    // Attached first, altp2m turned on by the toolstack afterwards: the
+    // attachment can still be taken down.
+    let g = env.guest(DomainKind::Hvm, 64);
+    env.call(g, &sshm_common::open("views", 512, gfn, PROT_RW, false)).unwrap();
+    env.sim.set_p2m_views(g, true, false).unwrap();
+    let again = sshm_common::attach("views", 1, 0, gfn + 512, PROT_RW);
+    assert_eq!(env.call(g, &again), Err(Errno::EOPNOTSUPP));
+    env.call(g, &sshm_common::detach("views", gfn)).unwrap();
+    assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn)), None);
+    env.sim.check_all_invariants().unwrap();
+}

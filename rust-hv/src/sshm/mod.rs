@@ -214,7 +214,25 @@ impl<P: Platform> Sshm<P> {
         Ok(rest as i64)
     }
 
-    /// The target of an attach or detach: a live translated domain.
+    /// The target of an attach: a live translated domain with one p2m view.
+    ///
+    /// Domains that may have alternate or nested p2m views (altp2m,
+    /// nested virtualisation) are refused with `-EOPNOTSUPP`, as upstream
+    /// refuses them foreign mappings: a 2 MiB sshm entry removed in one
+    /// `p2m_set_entry` is propagated to the other views by its first gfn
+    /// only, so a view that had changed that one gfn would keep the other
+    /// 511 mapped after detach, to frames that are then freed. Detach is
+    /// still allowed on such a domain (`target`), so what was attached can
+    /// always go.
+    fn attach_target(&self, p: &P, target: DomId) -> Result<(P::Domain, DomainInfo), Errno> {
+        let (d, info) = self.target(p, target)?;
+        if info.altp2m || info.nested_virt {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        Ok((d, info))
+    }
+
+    /// The target of a detach: a live translated domain.
     fn target(&self, p: &P, target: DomId) -> Result<(P::Domain, DomainInfo), Errno> {
         let d = p.domain(target)?;
         let info = p.domain_info(&d);
@@ -229,7 +247,7 @@ impl<P: Platform> Sshm<P> {
 
     fn attach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
         let name = op.name()?;
-        let (d, info) = self.target(p, target)?;
+        let (d, info) = self.attach_target(p, target)?;
         let gfn = Gfn(op.gfn);
         self.state.with(|s| {
             // Checked again with the lock held: see `# Locking`.

@@ -52,7 +52,7 @@ impl Platform for Mock {
     }
     fn domain_info(&self, d: &DomId) -> DomainInfo {
         let (translated, dying) = self.0.lock().unwrap().domains.get(&d.0).copied().unwrap_or((true, true));
-        DomainInfo { id: *d, translated, dying, control: d.0 == 0 }
+        DomainInfo { id: *d, translated, dying, control: d.0 == 0, altp2m: false, nested_virt: false }
     }
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
         let mut w = self.0.lock().unwrap();

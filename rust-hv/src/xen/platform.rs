@@ -123,11 +123,25 @@ impl Platform for Xen {
     }
 
     fn domain_info(&self, d: &Domain) -> DomainInfo {
-        let mut i = b::rust_hv_domain_info { domid: 0, translated: false, dying: false, control: false };
+        let mut i = b::rust_hv_domain_info {
+            domid: 0,
+            translated: false,
+            dying: false,
+            control: false,
+            altp2m: false,
+            nested_virt: false,
+        };
         // SAFETY: `d` holds a reference, so the domain is alive; `i` is a
         // valid out pointer.
         unsafe { b::rust_hv_domain_info(d.ptr(), &mut i) };
-        DomainInfo { id: DomId(i.domid), translated: i.translated, dying: i.dying, control: i.control }
+        DomainInfo {
+            id: DomId(i.domid),
+            translated: i.translated,
+            dying: i.dying,
+            control: i.control,
+            altp2m: i.altp2m,
+            nested_virt: i.nested_virt,
+        }
     }
 
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
