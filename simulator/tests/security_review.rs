@@ -270,3 +270,80 @@ fn finding_04_attach_refused_with_altp2m_or_nested_virt() {
     assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn)), None);
     env.sim.check_all_invariants().unwrap();
 }
+
+/// `VIRQ_V4V` raised on `d` so far.
+fn virqs(s: &simulator::Sim, d: hypercall_abi::DomId) -> u64 {
+    s.machine().virq_count(d, hypercall_abi::VIRQ_V4V)
+}
+
+/// The liveness rule: every waiter (a sender queued by `-EAGAIN`, a notify
+/// with a wake request) is woken exactly once whenever what blocked it
+/// goes, whatever the reason. The domain-kill hook dropped the waiters of
+/// the rings it tore down and the reservation of a dying sender without
+/// waking anyone, so those waiters slept forever.
+#[test]
+fn liveness_every_waiter_woken_exactly_once() {
+    use simulator::{Preempt, Step};
+    let s = sim(1 << 13, 0x11fe);
+    let len = 8 * 4096 - 64;
+
+    // 1. A ring gone with its owner: its waiters are told to look again.
+    let (o, w1, w2) = (dom(&s, 64), dom(&s, 64), dom(&s, 64));
+    assert_eq!(register(&s, o, 1, DOMID_ANY, 256, RING_GFN0), 0);
+    assert_eq!(send(&s, w1, 1, o, 1, &[0; 200], 0), 208 - 8, "fills most of the ring");
+    assert_eq!(send(&s, w1, 1, o, 1, &[0; 100], 0), err(Errno::EAGAIN), "w1 queued");
+    let (r, out) = notify(&s, w2, &[query(o, 1, 100, true)]);
+    assert_eq!((r, out[0].flags & RD_F_PENDING), (0, RD_F_PENDING), "w2 queued");
+    let before = (virqs(&s, w1), virqs(&s, w2));
+    s.destroy_domain(o).unwrap();
+    assert_eq!((virqs(&s, w1), virqs(&s, w2)), (before.0 + 1, before.1 + 1), "owner died");
+    check(&s);
+
+    // 2. A reservation gone with its (parked) sender: the waiters it held
+    // off are woken once the space is free.
+    let (o, p, w) = (dom(&s, 64), dom(&s, 64), dom(&s, 64));
+    assert_eq!(register(&s, o, 1, DOMID_ANY, len, RING_GFN0), 0);
+    s.machine().set_preempt(Preempt::Always);
+    let args = send_args(&s, p, 1, o, 1, &payload(p, 0, 9000), 0).unwrap();
+    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
+    assert_eq!(s.hypercall_step(p, hypercall_abi::hypercall::V4V_OP, call), Step::Continuation);
+    s.machine().set_preempt(Preempt::Never);
+    let (_, out) = notify(&s, w, &[query(o, 1, 64, true)]);
+    assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING, "held off by the reservation");
+    let before = virqs(&s, w);
+    s.destroy_domain(p).unwrap();
+    assert_eq!(virqs(&s, w), before + 1, "sender died");
+    assert_eq!(send(&s, w, 1, o, 1, &[0; 64], 0), 64, "and the space is there");
+    check(&s);
+
+    // 3. The same with the reservation cancelled by a fault in the
+    // sender's memory.
+    let p = dom(&s, 64);
+    s.machine().set_preempt(Preempt::Always);
+    let mut args = send_args(&s, p, 1, o, 1, &payload(p, 0, 9000), 0).unwrap();
+    // The iov runs off the end of p's RAM (64 pages) after the first chunk.
+    put(&s, p, IOVS, &Iov { base: 63 * 4096, len: 9000, pad: 0 });
+    args[1] = IOVS;
+    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
+    assert_eq!(s.hypercall_step(p, hypercall_abi::hypercall::V4V_OP, call), Step::Continuation);
+    s.machine().set_preempt(Preempt::Never);
+    let (_, out) = notify(&s, w, &[query(o, 1, 64, true)]);
+    assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING);
+    let before = virqs(&s, w);
+    assert_eq!(s.hypercall(p, hypercall_abi::hypercall::V4V_OP, call), err(Errno::EFAULT));
+    assert_eq!(virqs(&s, w), before + 1, "sender faulted");
+
+    // 4. A ring unregistered by its owner.
+    assert_eq!(send(&s, w, 1, o, 1, &vec![0; (len - 200) as usize], 0), (len - 200) as i64);
+    let (_, out) = notify(&s, w, &[query(o, 1, 1000, true)]);
+    assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING);
+    let before = virqs(&s, w);
+    assert_eq!(unregister(&s, o, 1, DOMID_ANY), 0);
+    assert_eq!(virqs(&s, w), before + 1, "ring unregistered");
+    // Nobody is left waiting anywhere: no second wake-up comes.
+    let (_, out) = notify(&s, w, &[query(o, 1, 1000, false)]);
+    assert_eq!(out[0].flags & RD_F_EXISTS, 0);
+    s.destroy_domain(o).unwrap();
+    assert_eq!(virqs(&s, w), before + 1, "woken exactly once");
+    check(&s);
+}

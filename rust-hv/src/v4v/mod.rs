@@ -706,43 +706,68 @@ impl<P: Platform> V4v<P> {
     /// as partner, cancels its pending entries and its send in progress, and
     /// drops the firewall rules naming it (a later domain with its id must
     /// not inherit them). Afterwards V4V holds no page reference of `d`'s
-    /// and no state naming it. Raises no VIRQ and looks up no domain (it may run under the
-    /// platform's domain-list locks).
+    /// and no state naming it.
+    ///
+    /// Every waiter that this unblocks is woken once (the liveness rule):
+    /// the waiters of each ring torn down are told to look again, as at
+    /// unregistration, and the waiters a cancelled reservation of `d`'s
+    /// held off are woken if they now fit. The work is done one ring at a
+    /// time and VIRQs are raised with no lock held.
     pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
         let me = id_of(p, d);
-        self.table.with(|t| {
-            let mut i = 0;
-            while i < t.rings.len() {
-                let (key, generation) = t.rings[i];
-                if key.0 != me.0 && key.2 != me.0 {
-                    i += 1;
-                    continue;
-                }
-                t.rings.remove(i);
+        // The rings it owns or is the partner of, one per L1 acquisition.
+        loop {
+            let gone = self.table.with(|t| {
+                let i = t.rings.iter().position(|&(key, _)| key.0 == me.0 || key.2 == me.0)?;
+                let (key, generation) = t.rings.remove(i);
                 if let Some(owner) = t.dom(DomId(key.0)) {
                     owner.nr_rings -= 1;
                 }
-                if let Some(r) = self.bucket(generation).with(|b| b.take(generation)) {
-                    r.mfns.iter().for_each(|&m| p.page_unpin(m));
-                }
+                self.bucket(generation).with(|b| b.take(generation))
+            });
+            let Some(r) = gone else { break };
+            r.mfns.iter().for_each(|&m| p.page_unpin(m));
+            for w in r.pending.iter().filter(|w| w.dom != me) {
+                self.virq(p, w.dom);
             }
+        }
+        // Its state: statistics, the send in progress, firewall rules. From
+        // here on nothing new names it: every path that adds a waiter or a
+        // reservation checks `dying` under the lock that guards it.
+        self.table.with(|t| {
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
                 t.doms.remove(i);
             }
             t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
-            for &(_, generation) in &t.rings {
-                self.bucket(generation).with(|b| {
-                    if let Some(r) = b.get_mut(generation) {
-                        r.cancel_pending(me);
-                        if r.reservation.is_some_and(|res| res.owner == me) {
-                            // Nothing of it was published: dropping the
-                            // reservation is the whole cancellation.
-                            r.reservation = None;
-                        }
-                    }
-                });
-            }
         });
+        // Its waiters and its reservation on other rings, ring by ring in
+        // each bucket (a bucket is sorted by generation, so `next` walks it
+        // even if rings come and go meanwhile).
+        for b in &self.buckets {
+            let mut next = 0u64;
+            loop {
+                let mut wakes = Wakes::new();
+                let more = b.with(|b| {
+                    let i = b.rings.partition_point(|r| r.generation < next);
+                    let r = b.rings.get_mut(i)?;
+                    next = r.generation + 1;
+                    r.cancel_pending(me);
+                    if r.reservation.is_some_and(|res| res.owner == me) {
+                        // Nothing of it was published: dropping the
+                        // reservation is the whole cancellation, and the
+                        // waiters it held off may fit now.
+                        r.reservation = None;
+                        let rx = r.read_rx(p);
+                        r.wake_fitting(rx, &mut wakes);
+                    }
+                    Some(())
+                });
+                self.raise(p, &wakes);
+                if more.is_none() {
+                    break;
+                }
+            }
+        }
     }
 
     // ---- helpers ----
