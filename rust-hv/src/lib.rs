@@ -46,4 +46,14 @@ impl<P: Platform> Hv<P> {
         self.sshm.domain_destroy(p, d);
         self.v4v.domain_destroy(p, d);
     }
+
+    /// Soft reset hook: called by `domain_soft_reset()` (the guest's kexec)
+    /// with the domain paused. Its V4V state goes (see
+    /// [`v4v::V4v::domain_soft_reset`]); its static shared memory
+    /// attachments stay mapped, like its RAM: they are part of the VM's
+    /// configured physmap, the new kernel finds them where the old one did,
+    /// and they go at detach or domain death as before.
+    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) {
+        self.v4v.domain_soft_reset(p, d);
+    }
 }

@@ -117,6 +117,29 @@ impl Sim {
         Ok(())
     }
 
+    /// Xen's `domain_soft_reset` (`XEN_DOMCTL_soft_reset`, what a guest's
+    /// kexec asks for): with the domain paused, its event channels are
+    /// reset (`evtchn_reset`: every port closed) and the features' soft
+    /// reset hooks run; its memory and p2m stay. `-ESRCH` unless running.
+    pub fn soft_reset_domain(&self, id: DomId) -> Result<(), Errno> {
+        let d = self.machine.handle(id)?;
+        if d.rec().state() != DomainState::Running {
+            return Err(Errno::ESRCH);
+        }
+        // Paused for shutdown: no hypercall of it runs meanwhile.
+        let _paused = d.0.pause.write().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut st = self.machine.lock();
+            let ports: Vec<_> =
+                st.domains.get(&id.0).map(|s| s.evtchn.iter().map(|(p, e)| (p, e.state)).collect()).unwrap_or_default();
+            for (port, state) in ports {
+                st.evtchn_close_port(id, port, state);
+            }
+        }
+        self.hv.domain_soft_reset(&self.machine, &d);
+        Ok(())
+    }
+
     /// The domain's state; `Some(Dead)` for an id whose domain died and was
     /// not reused, `None` for an id never used.
     pub fn domain_state(&self, id: DomId) -> Option<DomainState> {

@@ -347,3 +347,68 @@ fn liveness_every_waiter_woken_exactly_once() {
     assert_eq!(virqs(&s, w), before + 1, "woken exactly once");
     check(&s);
 }
+
+/// Finding 2: `domain_soft_reset()` (kexec, crash-kexec) called Argo's
+/// hook but nothing of ours, so V4V rings survived it and peers kept
+/// writing into pages the new kernel owns. The soft reset hook now drops
+/// the domain's own rings (unpinned, never written again), rings naming it
+/// as partner, its waiters and its send in progress, and wakes whoever
+/// waited on them. Kept on purpose: firewall rules naming it (the
+/// toolstack's policy for the VM; a guest must not lift its own
+/// restrictions by kexec-ing) and static shared memory attachments (part
+/// of the VM's configured physmap, like its RAM: the new kernel finds them
+/// as the old one did, and they go at detach or domain death).
+#[test]
+fn finding_02_soft_reset_drops_v4v_state_keeps_sshm_and_policy() {
+    use hypercall_abi::sshm::PROT_RW;
+    use simulator::{Preempt, Step};
+    let env = sshm_common::Env::small(0x0002);
+    let s = &env.sim;
+    let ring_len = 8 * 4096 - 64;
+    let (a, b, c) = (env.guest(DomainKind::Hvm, 64), env.guest(DomainKind::Hvm, 64), env.guest(DomainKind::Hvm, 64));
+    // a's V4V state: its own rings, a ring of b's naming it, a parked send
+    // into c's ring, a waiter on its ring.
+    assert_eq!(register(s, a, 1, DOMID_ANY, 256, RING_GFN0), 0);
+    assert_eq!(register(s, a, 2, b.0, RING_LEN_MIN, RING_GFN0 + 1), 0);
+    assert_eq!(register(s, b, 3, a.0, RING_LEN_MIN, RING_GFN0), 0);
+    assert_eq!(register(s, c, 4, DOMID_ANY, ring_len, RING_GFN0), 0);
+    assert_eq!(send(s, b, 1, a, 1, &[0; 200], 0), 200);
+    assert_eq!(send(s, b, 1, a, 1, &[0; 100], 0), err(Errno::EAGAIN), "b waits on a's ring");
+    s.machine().set_preempt(Preempt::Always);
+    let args = send_args(s, a, 1, c, 4, &payload(a, 0, 9000), 0).unwrap();
+    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
+    assert_eq!(s.hypercall_step(a, hypercall_abi::hypercall::V4V_OP, call), Step::Continuation);
+    s.machine().set_preempt(Preempt::Never);
+    // Policy and shared memory.
+    let rule = fw_rule(a.0, c.0, FW_REJECT);
+    put(s, env.dom0, 0x8000, &rule);
+    assert_eq!(op(s, env.dom0, OP_FW_ADD, [0x8000, 0, 0, 0]), 0);
+    env.call(a, &sshm_common::open("kept", 1, sshm_common::SHM_GFN, PROT_RW, true)).unwrap();
+    env.poke(a, sshm_common::SHM_GFN, 0, 42).unwrap();
+    let b_virqs = virqs(s, b);
+    let ring_before = header(s, a, RING_GFN0);
+
+    s.soft_reset_domain(a).unwrap();
+
+    // No ring of a's, or naming a, remains; nothing of a's is pinned.
+    assert_eq!(s.hv().v4v.nr_rings(a), 0);
+    assert_eq!(s.hv().v4v.nr_rings(b), 0, "b's ring naming a is gone");
+    assert_eq!(s.hv().v4v.nr_rings(c), 1);
+    assert_eq!(s.hv().v4v.pinned_pages(), pages(ring_len) as usize, "only c's ring is pinned");
+    assert_eq!(virqs(s, b), b_virqs + 1, "b, waiting on a's ring, is woken once");
+    // Peers no longer write into a's pages.
+    assert_eq!(send(s, b, 1, a, 1, &[7; 16], 0), err(Errno::ECONNREFUSED));
+    assert_eq!(header(s, a, RING_GFN0).tx_ptr, ring_before.tx_ptr);
+    // The parked send is gone: c's ring is free for others, and a resumed
+    // call starts afresh (refused by the kept rule).
+    assert_eq!(send(s, b, 1, c, 4, &[1; 64], 0), 64);
+    assert_eq!(s.hypercall(a, hypercall_abi::hypercall::V4V_OP, call), err(Errno::ECONNREFUSED));
+    // Kept: the rule and the attachment with its contents.
+    assert_eq!(fw_list(s, env.dom0), [rule]);
+    assert_eq!(env.peek(a, sshm_common::SHM_GFN, 0), Ok(42));
+    // The new kernel starts V4V afresh.
+    assert_eq!(register(s, a, 1, DOMID_ANY, 256, RING_GFN0 + 2), 0);
+    assert_eq!(send(s, b, 1, a, 1, b"hi", 0), 2);
+    check(s);
+    env.sim.check_all_invariants().unwrap();
+}

@@ -714,6 +714,24 @@ impl<P: Platform> V4v<P> {
     /// held off are woken if they now fit. The work is done one ring at a
     /// time and VIRQs are raised with no lock held.
     pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
+        self.teardown(p, d, true);
+    }
+
+    /// Soft reset hook (`domain_soft_reset()`, the guest's kexec; Xen calls
+    /// it with the domain paused for shutdown, so the domain itself adds
+    /// nothing meanwhile). The domain's V4V state goes as at its death
+    /// (its rings, rings naming it as partner, its waiters and send in
+    /// progress, its statistics), with the same wake-ups, so no peer writes
+    /// into pages the new kernel owns. Firewall rules naming it stay: they
+    /// are the toolstack's policy for the VM, and a guest must not lift its
+    /// own restrictions by kexec-ing.
+    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) {
+        self.teardown(p, d, false);
+    }
+
+    /// [`V4v::domain_destroy`] and [`V4v::domain_soft_reset`]; `drop_fw`
+    /// drops the firewall rules naming the domain too.
+    fn teardown(&self, p: &P, d: &P::Domain, drop_fw: bool) {
         let me = id_of(p, d);
         // The rings it owns or is the partner of, one per L1 acquisition.
         loop {
@@ -738,7 +756,9 @@ impl<P: Platform> V4v<P> {
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
                 t.doms.remove(i);
             }
-            t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
+            if drop_fw {
+                t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
+            }
         });
         // Its waiters and its reservation on other rings, ring by ring in
         // each bucket (a bucket is sorted by generation, so `next` walks it

@@ -127,6 +127,22 @@ pub unsafe extern "C" fn rust_hv_domain_destroy(d: *mut b::domain) {
     hv.domain_destroy(&Xen, &d);
 }
 
+/// Soft reset hook (`domain_soft_reset()`, the domain paused for
+/// shutdown).
+///
+/// # Safety
+///
+/// `d` points to a domain the caller holds a reference on.
+#[no_mangle]
+pub unsafe extern "C" fn rust_hv_domain_soft_reset(d: *mut b::domain) {
+    let (Ok(hv), Some(d)) = (hv(), NonNull::new(d)) else {
+        return;
+    };
+    // SAFETY: The caller holds a reference (this function's contract).
+    let d = unsafe { Domain::hold(d) };
+    hv.domain_soft_reset(&Xen, &d);
+}
+
 // The header and the definitions above must agree: bindgen's declarations of
 // the Rust-implemented functions are checked against them here.
 const _: [unsafe extern "C" fn(*const b::rust_hv_limits) -> c_int; 2] = [b::rust_hv_init, rust_hv_init];
@@ -134,6 +150,7 @@ const _: [unsafe extern "C" fn(u16, *mut c_void) -> c_long; 2] = [b::rust_hv_ssh
 const _: [unsafe extern "C" fn(c_uint, c_ulong, c_ulong, c_ulong, c_ulong) -> c_long; 2] =
     [b::rust_hv_v4v_op, rust_hv_v4v_op];
 const _: [unsafe extern "C" fn(*mut b::domain); 2] = [b::rust_hv_domain_destroy, rust_hv_domain_destroy];
+const _: [unsafe extern "C" fn(*mut b::domain); 2] = [b::rust_hv_domain_soft_reset, rust_hv_domain_soft_reset];
 
 /// The heap: Xen's `xmalloc`/`xfree`. Failure is a null pointer, which the
 /// logic sees through `try_reserve` as `-ENOMEM`.
