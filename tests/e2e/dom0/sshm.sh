@@ -238,8 +238,8 @@ scenario_bad_configs() {
     bad size-above-interface-cap '"id=b, begin=0x40000000, size=0x200000000"' 'key "size" value "0x200000000"'
     bad unknown-key '"id=b, begin=0x40000000, size=0x1000, colour=blue"' 'key "colour" value "blue"' 'unknown key'
     bad bad-prot '"id=b, begin=0x40000000, size=0x1000, prot=rwx"' 'key "prot" value "rwx"'
-    bad name-too-long '"id=a234567890123456789012345678901, begin=0x40000000, size=0x1000"' \
-        'key "id" value "a234567890123456789012345678901"'
+    bad name-too-long '"id=a2345678901234567890123456789012, begin=0x40000000, size=0x1000"' \
+        'key "id" value "a2345678901234567890123456789012"'
     bad name-bad-character '"id=a-b, begin=0x40000000, size=0x1000"' 'key "id" value "a-b"'
     bad entries-overlap '"id=b, begin=0x40000000, size=0x3000", "id=c, begin=0x40002000, size=0x2000"' \
         'key "begin" value "0x40002000"' 'overlaps'

@@ -56,13 +56,20 @@ v4v_destroy() {
 # v4v_info KEY: a value from `xen-v4v info` (dom0's view).
 v4v_info() { xen-v4v info | awk -v k="$1" '$1 == k { print $2 }'; }
 
-# v4v_guest NAME ARGS: creates a guest with kernel command line ARGS and
-# waits for its ready line; sets V4V_ID. Returns 1 (logging why) if it
-# does not come up.
-v4v_guest() {
-    V4V_ID=
-    xl_create "$V4V_CFG" "name=\"$1\"" "extra=\"$2\"" || { log "v4v: xl create $1 failed"; return 1; }
-    V4V_ID=$(domid_of "$1") || { log "v4v: $1 has no domid"; return 1; }
+# v4v_start NAME ARGS: starts `xl create` of a guest with kernel command
+# line ARGS in the background (several at once save minutes under TCG);
+# v4v_ready then waits for it.
+v4v_start() {
+    xl create "$V4V_CFG" "name=\"$1\"" "extra=\"$2\"" >"/tmp/v4v-create-$1.out" 2>&1 &
+}
+
+# v4v_ready NAME: waits for the ready line of guest NAME; sets V4V_ID.
+# Returns 1 (logging why) if it did not come up.
+v4v_ready() {
+    V4V_ID=$(domid_of "$1") || {
+        log "v4v: $1 does not exist: $(tail -n 3 "/tmp/v4v-create-$1.out" 2>/dev/null | tr '\n' ' ')"
+        return 1
+    }
     if ! v4v_wait "$V4V_ID" "(ready|FATAL)"; then
         log "v4v: $1 (d$V4V_ID) printed no ready line: $(v4v_tail "$V4V_ID")"
         return 1
@@ -71,7 +78,14 @@ v4v_guest() {
         log "v4v: $1 (d$V4V_ID): $(v4v_tail "$V4V_ID")"
         return 1
     fi
-    log "v4v: $1 is d$V4V_ID ($2)"
+    log "v4v: $1 is d$V4V_ID ($(v4v_lines "$V4V_ID" | sed -n "s/^up, cmdline '\(.*\)'$/\1/p"))"
+}
+
+# v4v_guest NAME ARGS: creates a guest and waits for its ready line.
+v4v_guest() {
+    v4v_start "$1" "$2"
+    wait $!
+    v4v_ready "$1"
 }
 
 # The dom0 tool refuses bad input with exit status 2, naming the argument.
@@ -96,28 +110,40 @@ v4v_tool() {
     v4v_result v4v-tool-bad-input "$v_err"
 }
 
-# Scenario: an echo and a pinger; each message goes both ways and each side
-# checks that the other's id is the stamped source.
-v4v_ping_pong() {
-    log "v4v: ping-pong between two guests"
-    v_why=""
-    if ! v4v_guest v4v-echo "v4v=echo port=7 count=20"; then
-        v_why="the echo guest did not come up"
-    else
-        v_e=$V4V_ID
-        v4v_guest v4v-ping "v4v=ping peer=$v_e port=7 count=20" || v_why="the ping guest did not come up"
-        v_p=$V4V_ID
-    fi
-    if [ -n "$v_why" ]; then
-        v4v_fail v4v-ping-pong-both-directions "$v_why"
-        v4v_fail v4v-true-source-both-directions "$v_why"
+# Two scenarios at once (they share nothing but the creation rounds,
+# which dominate under TCG):
+# - ping-pong: an echo and a pinger; each message goes both ways and each
+#   side checks that the other's id (as xl names it) is the stamped source;
+# - full ring: a receiver that sleeps 2 s after its first message and a
+#   sender of 200 messages that fills the 4 KiB ring meanwhile. The
+#   receiver blocks on VIRQ_V4V; the sender, on -EAGAIN, asks to be woken
+#   and blocks until the receiver frees space. The receiver stays for the
+#   next scenario.
+v4v_pairs() {
+    log "v4v: ping-pong (echo, ping) and full ring (slow receiver r, sender s)"
+    V4V_R=
+    v_why_pp="" v_why_fr=""
+    v4v_start v4v-echo "v4v=echo port=7 count=20"
+    v4v_start v4v-r "v4v=recv port=5 count=200 delay=2000 report=20"
+    wait
+    v4v_ready v4v-echo && v_e=$V4V_ID || v_why_pp="the echo guest did not come up"
+    v4v_ready v4v-r && V4V_R=$V4V_ID || v_why_fr="the receiver did not come up"
+    [ -n "$v_why_pp" ] || v4v_start v4v-ping "v4v=ping peer=$v_e port=7 count=20"
+    [ -n "$v_why_fr" ] || v4v_start v4v-s "v4v=send peer=$V4V_R port=5 count=200"
+    wait
+    [ -n "$v_why_pp" ] || { v4v_ready v4v-ping && v_p=$V4V_ID || v_why_pp="the ping guest did not come up"; }
+    [ -n "$v_why_fr" ] || { v4v_ready v4v-s && v_s=$V4V_ID || v_why_fr="the sender did not come up"; }
+
+    if [ -n "$v_why_pp" ]; then
+        v4v_fail v4v-ping-pong-both-directions "$v_why_pp"
+        v4v_fail v4v-true-source-both-directions "$v_why_pp"
     else
         v_err=""
         v4v_wait "$v_p" "ping done count=20 peer=dom $v_e " || v_err="ping: $(v4v_tail "$v_p")"
         v4v_wait "$v_e" "echo done count=20 " 10 || v_err="$v_err echo: $(v4v_tail "$v_e")"
         v4v_result v4v-ping-pong-both-directions "$v_err"
-        log "v4v: $(v4v_lines "$v_p" | grep '^ping done')"
-        # Each side saw exactly one source: the other, as xl names it.
+        log "v4v: ping: $(v4v_lines "$v_p" | grep '^ping done')"
+        # Each side saw exactly one source: the other.
         v_se=$(v4v_lines "$v_e" | grep '^from dom ' | tr '\n' ';')
         v_sp=$(v4v_lines "$v_p" | grep '^from dom ' | tr '\n' ';')
         if [ "$v_se" = "from dom $v_p port 7 ok;" ] && [ "$v_sp" = "from dom $v_e port 7 ok;" ]; then
@@ -128,36 +154,21 @@ v4v_ping_pong() {
     fi
     xl destroy v4v-ping 2>/dev/null
     xl destroy v4v-echo 2>/dev/null
-}
 
-# Scenario: a receiver that sleeps 2 s after the first message and a sender
-# of 200 messages that fills its 4 KiB ring meanwhile. The receiver (kept
-# for the next scenarios) blocks on VIRQ_V4V; the sender, on -EAGAIN, asks
-# to be woken and blocks until the receiver frees space.
-v4v_full_ring() {
-    log "v4v: slow receiver, full ring, blocked sender"
-    V4V_R=
-    if ! v4v_guest v4v-r "v4v=recv port=5 count=200 delay=2000 report=20"; then
-        for c in v4v-receiver-woken-by-virq v4v-full-ring-sender-woken v4v-receiver-sees-true-source; do
-            v4v_fail $c "the receiver did not come up"
+    if [ -n "$v_why_fr" ]; then
+        for v_c in v4v-receiver-woken-by-virq v4v-full-ring-sender-woken v4v-receiver-sees-true-source; do
+            v4v_fail $v_c "$v_why_fr"
         done
+        xl destroy v4v-s 2>/dev/null
         return
     fi
-    V4V_R=$V4V_ID
-    if ! v4v_guest v4v-s "v4v=send peer=$V4V_R port=5 count=200"; then
-        for c in v4v-receiver-woken-by-virq v4v-full-ring-sender-woken v4v-receiver-sees-true-source; do
-            v4v_fail $c "the sender did not come up"
-        done
-        return
-    fi
-    v_s=$V4V_ID
     # The receiver waits in SCHEDOP_poll without a timeout: it only gets
     # past a wait when the VIRQ's port is pending (wakeups= counts those).
     v_err=""
     if v4v_wait "$V4V_R" "recv done count=200 " 120; then
         v_w=$(v4v_field "$V4V_R" '^recv done' wakeups)
         [ "${v_w:-0}" -ge 1 ] || v_err="wakeups=${v_w:-none}"
-        log "v4v: receiver: $(v4v_lines "$V4V_R" | grep '^recv done')"
+        log "v4v: r: $(v4v_lines "$V4V_R" | grep '^recv done')"
     else
         v_err="no recv done: $(v4v_tail "$V4V_R")"
     fi
@@ -170,7 +181,7 @@ v4v_full_ring() {
         [ "${v_k:-0}" -ge 1 ] || v_err="full_woken=${v_k:-none}"
         [ "${v_t:-1}" -eq 0 ] || v_err="$v_err timeouts=${v_t:-none} (woken by the timeout, not VIRQ_V4V)"
         v4v_lines "$v_s" | grep -q '^blocked on full ring, woken$' || v_err="$v_err no 'blocked on full ring, woken'"
-        log "v4v: sender: $(v4v_lines "$v_s" | grep '^send done')"
+        log "v4v: s: $(v4v_lines "$v_s" | grep '^send done')"
     else
         v_err="no send done: $(v4v_tail "$v_s")"
     fi
@@ -192,12 +203,19 @@ v4v_firewall_and_destroy() {
     log "v4v: firewall and destroy mid-traffic"
     v_why=""
     [ -n "$V4V_R" ] && domid_of v4v-r >/dev/null || v_why="no receiver from the previous scenario"
+    # The receiver of the last scenario starts now too, with the senders.
     if [ -z "$v_why" ]; then
-        v4v_guest v4v-t1 "v4v=send peer=$V4V_R port=5 count=0 gap=100" || v_why="sender t1 did not come up"
+        v4v_start v4v-t1 "v4v=send peer=$V4V_R port=5 count=0 gap=100"
+        v4v_start v4v-t2 "v4v=send peer=$V4V_R port=5 count=0 gap=100"
+    fi
+    v4v_start v4v-r5 "v4v=recv port=9 delay=86400000"
+    wait
+    if [ -z "$v_why" ]; then
+        v4v_ready v4v-t1 || v_why="sender t1 did not come up"
         v_t1=$V4V_ID
     fi
     if [ -z "$v_why" ]; then
-        v4v_guest v4v-t2 "v4v=send peer=$V4V_R port=5 count=0 gap=100" || v_why="sender t2 did not come up"
+        v4v_ready v4v-t2 || v_why="sender t2 did not come up"
         v_t2=$V4V_ID
     fi
     if [ -z "$v_why" ]; then
@@ -205,9 +223,9 @@ v4v_firewall_and_destroy() {
             v_why="the receiver never heard from both: $(v4v_tail "$V4V_R")"
     fi
     if [ -n "$v_why" ]; then
-        for c in v4v-firewall-blocks-one-pair v4v-firewall-list-and-delete v4v-destroy-sender-mid-traffic \
+        for v_c in v4v-firewall-blocks-one-pair v4v-firewall-list-and-delete v4v-destroy-sender-mid-traffic \
             v4v-destroy-receiver-mid-traffic; do
-            v4v_fail $c "$v_why"
+            v4v_fail $v_c "$v_why"
         done
         return
     fi
@@ -265,7 +283,8 @@ v4v_firewall_and_destroy() {
 v4v_waiter_of_dead_ring() {
     log "v4v: a sender blocked on a ring whose owner dies"
     v_err=""
-    if ! v4v_guest v4v-r5 "v4v=recv port=9 delay=86400000"; then
+    domid_of v4v-r5 >/dev/null || { v4v_start v4v-r5 "v4v=recv port=9 delay=86400000"; wait $!; }
+    if ! v4v_ready v4v-r5; then
         v4v_fail v4v-blocked-sender-woken-on-peer-death "the receiver did not come up"
         return
     fi
@@ -283,10 +302,12 @@ v4v_waiter_of_dead_ring() {
         return
     fi
     sleep 1
+    log "v4v: destroying v4v-r5 (d$v_r5) under its blocked sender"
     v_err=$(v4v_destroy v4v-r5)
+    log "v4v: v4v-r5 destroyed"
     v4v_wait "$v_s5" "peer dom $v_r5 gone: -ESRCH \(3\)" 40 || v_err="$v_err not told: $(v4v_tail "$v_s5")"
     v4v_lines "$v_s5" | grep -q '^blocked on full ring, woken$' ||
-        v_err="$v_err not woken by VIRQ_V4V: $(v4v_lines "$v_s5" | grep -m 1 'no VIRQ within')"
+        v_err="$v_err not woken by VIRQ_V4V, only by its own timeout: $(v4v_lines "$v_s5" | grep -m 1 'no VIRQ within')"
     v4v_wait "$v_s5" "self-test ok after peer loss" 20 || v_err="$v_err: $(v4v_tail "$v_s5")"
     v4v_result v4v-blocked-sender-woken-on-peer-death "$v_err"
     log "v4v: s5: $(v4v_lines "$v_s5" | tail -n 4 | tr '\n' '|')"
@@ -298,8 +319,7 @@ run_v4v_scenarios() {
     v_pages0=$(freepages)
     v_msgs0=$(v4v_info global_msgs)
     v4v_tool
-    v4v_ping_pong
-    v4v_full_ring
+    v4v_pairs
     v4v_firewall_and_destroy
     v4v_waiter_of_dead_ring
 
