@@ -283,7 +283,6 @@ fn virqs(s: &simulator::Sim, d: hypercall_abi::DomId) -> u64 {
 /// waking anyone, so those waiters slept forever.
 #[test]
 fn liveness_every_waiter_woken_exactly_once() {
-    use simulator::{Preempt, Step};
     let s = sim(1 << 13, 0x11fe);
     let len = 8 * 4096 - 64;
 
@@ -299,41 +298,15 @@ fn liveness_every_waiter_woken_exactly_once() {
     assert_eq!((virqs(&s, w1), virqs(&s, w2)), (before.0 + 1, before.1 + 1), "owner died");
     check(&s);
 
-    // 2. A reservation gone with its (parked) sender: the waiters it held
-    // off are woken once the space is free.
-    let (o, p, w) = (dom(&s, 64), dom(&s, 64), dom(&s, 64));
+    // 2. A send in progress cancelled by a fault in the sender's memory, or
+    // gone with its sender, releases what it held: since finding 1 a
+    // parked send holds no reservation at all, so nobody waits for it (see
+    // finding_01_*); a reservation cancelled within a step wakes the
+    // waiters it held off (`send_cancel`).
+
+    // 3. A ring unregistered by its owner.
+    let (o, w) = (dom(&s, 64), dom(&s, 64));
     assert_eq!(register(&s, o, 1, DOMID_ANY, len, RING_GFN0), 0);
-    s.machine().set_preempt(Preempt::Always);
-    let args = send_args(&s, p, 1, o, 1, &payload(p, 0, 9000), 0).unwrap();
-    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
-    assert_eq!(s.hypercall_step(p, hypercall_abi::hypercall::V4V_OP, call), Step::Continuation);
-    s.machine().set_preempt(Preempt::Never);
-    let (_, out) = notify(&s, w, &[query(o, 1, 64, true)]);
-    assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING, "held off by the reservation");
-    let before = virqs(&s, w);
-    s.destroy_domain(p).unwrap();
-    assert_eq!(virqs(&s, w), before + 1, "sender died");
-    assert_eq!(send(&s, w, 1, o, 1, &[0; 64], 0), 64, "and the space is there");
-    check(&s);
-
-    // 3. The same with the reservation cancelled by a fault in the
-    // sender's memory.
-    let p = dom(&s, 64);
-    s.machine().set_preempt(Preempt::Always);
-    let mut args = send_args(&s, p, 1, o, 1, &payload(p, 0, 9000), 0).unwrap();
-    // The iov runs off the end of p's RAM (64 pages) after the first chunk.
-    put(&s, p, IOVS, &Iov { base: 63 * 4096, len: 9000, pad: 0 });
-    args[1] = IOVS;
-    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
-    assert_eq!(s.hypercall_step(p, hypercall_abi::hypercall::V4V_OP, call), Step::Continuation);
-    s.machine().set_preempt(Preempt::Never);
-    let (_, out) = notify(&s, w, &[query(o, 1, 64, true)]);
-    assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING);
-    let before = virqs(&s, w);
-    assert_eq!(s.hypercall(p, hypercall_abi::hypercall::V4V_OP, call), err(Errno::EFAULT));
-    assert_eq!(virqs(&s, w), before + 1, "sender faulted");
-
-    // 4. A ring unregistered by its owner.
     assert_eq!(send(&s, w, 1, o, 1, &vec![0; (len - 200) as usize], 0), (len - 200) as i64);
     let (_, out) = notify(&s, w, &[query(o, 1, 1000, true)]);
     assert_eq!(out[0].flags & RD_F_PENDING, RD_F_PENDING);
@@ -411,4 +384,58 @@ fn finding_02_soft_reset_drops_v4v_state_keeps_sshm_and_policy() {
     assert_eq!(send(s, b, 1, a, 1, b"hi", 0), 2);
     check(s);
     env.sim.check_all_invariants().unwrap();
+}
+
+/// Finding 1: a send larger than one step parked its reservation in the
+/// ring across the return to the guest, and `free_bytes()` is 0 while a
+/// reservation exists: a sender that never re-issued its continuation (or
+/// was paused, descheduled, saved) blocked the ring for everyone, and no
+/// waiter was woken. No domain holds anything across a return to the guest
+/// now: other senders get through while a send is parked, and the parked
+/// send still delivers its message whole and exactly once, or fails with
+/// an errno and delivers nothing.
+#[test]
+fn finding_01_parked_send_does_not_block_the_ring() {
+    use hypercall_abi::hypercall::V4V_OP;
+    use simulator::{Preempt, Step};
+    let s = sim(1 << 13, 0x0001);
+    let len = 8 * 4096 - 64;
+    let (a, p, q) = (dom(&s, 64), dom(&s, 64), dom(&s, 64));
+    assert_eq!(register(&s, a, 1, DOMID_ANY, len, RING_GFN0), 0);
+    let big = payload(p, 1, 9000);
+    let args = send_args(&s, p, 1, a, 1, &big, 0).unwrap();
+    let call = [OP_SENDV as u64, args[0], args[1], args[2], args[3]];
+    s.machine().set_preempt(Preempt::Always);
+    assert_eq!(s.hypercall_step(p, V4V_OP, call), Step::Continuation, "parked after one chunk");
+    s.machine().set_preempt(Preempt::Never);
+
+    // p stalls; q is not held up.
+    let (_, out) = notify(&s, q, &[query(a, 1, 64, true)]);
+    assert_eq!(out[0].flags & (RD_F_SUFFICIENT | RD_F_PENDING), RD_F_SUFFICIENT);
+    assert_eq!(send(&s, q, 1, a, 1, &payload(q, 2, 64), 0), 64);
+    // p's send completes whole, once, after q's.
+    assert_eq!(s.hypercall(p, V4V_OP, call), 9000);
+    let got = drain(&s, a, RING_GFN0, len);
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].0.source.domain, got[0].1.len()), (q.0, 64));
+    assert_eq!(got[1].0.source.domain, p.0);
+    assert!(got[1].1 == big, "byte-exact");
+    check(&s);
+
+    // p parks again and q fills the ring meanwhile: p's send no longer
+    // fits and fails with -EAGAIN, delivering nothing.
+    s.machine().set_preempt(Preempt::Always);
+    assert_eq!(s.hypercall_step(p, V4V_OP, call), Step::Continuation);
+    s.machine().set_preempt(Preempt::Never);
+    let fill = (len - 9000) as usize;
+    assert_eq!(send(&s, q, 1, a, 1, &vec![3; fill], 0), fill as i64);
+    assert_eq!(s.hypercall(p, V4V_OP, call), err(Errno::EAGAIN));
+    let got = drain(&s, a, RING_GFN0, len);
+    assert_eq!(got.len(), 1, "nothing of p's");
+    assert_eq!(got[0].0.source.domain, q.0);
+    // And once there is room again it goes through whole.
+    assert_eq!(s.hypercall(p, V4V_OP, call), 9000);
+    let got = drain(&s, a, RING_GFN0, len);
+    assert!(got.len() == 1 && got[0].1 == big);
+    check(&s);
 }

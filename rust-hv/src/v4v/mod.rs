@@ -10,6 +10,13 @@
 //!   the whole message is in, so a large send is copied in bounded steps with
 //!   hypercall continuations, holding only the destination ring's lock and
 //!   only for one chunk at a time. No global lock is held across any copy.
+//! - Nothing is held across a return to the guest: a send parked between
+//!   steps releases its reservation, so other senders get through (review
+//!   finding 1). When it resumes it continues where it was if nobody wrote
+//!   into the ring meanwhile, else starts its copy again at the new
+//!   `tx_ptr` (at most [`SEND_RESTARTS_MAX`] times); either way its message
+//!   is published whole and once, or the send fails (`-EAGAIN` if it no
+//!   longer fits) having published nothing.
 //! - A full ring is `-EAGAIN`, always.
 //! - Re-registering an existing ring pins nothing new and changes no counter.
 //! - Receivers may ask to be woken only on empty → non-empty
@@ -82,6 +89,11 @@ pub const SEND_CHUNK_BYTES: usize = 4096;
 /// forced, whatever `preempt_check()` says: bounds the work (and the time
 /// other domains may wait for the ring lock) of one step.
 pub const SEND_STEP_BYTES_MAX: usize = 64 * 1024;
+
+/// Times a parked send starts its copy again because others wrote into the
+/// ring while it was parked, before it gives up with `-EAGAIN`: a large
+/// send under steady traffic fails instead of retrying forever.
+pub const SEND_RESTARTS_MAX: u32 = 8;
 
 /// `(owner, port, partner)`: how rings are indexed and ordered.
 type Key = (u16, u32, u16);
@@ -388,6 +400,7 @@ impl<P: Platform> V4v<P> {
             tx: 0,
             rx_seen: 0,
             reservation: None,
+            grants: 0,
             pending: Vec::new(),
             msgs: 0,
             bytes: 0,

@@ -29,10 +29,10 @@ pub(crate) struct Pending {
     pub space: u32,
 }
 
-/// A message being written by a (possibly preempted) send. At most one per
-/// ring: its bytes sit between the published `tx` and `tx + bytes` and stay
-/// invisible until the send completes, so a reader never sees half a
-/// message.
+/// A message being written by a send, during one hypercall step only (a
+/// parked send releases it). At most one per ring: its bytes sit between
+/// the published `tx` and `tx + bytes` and stay invisible until the send
+/// completes, so a reader never sees half a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Reservation {
     /// Unique per send, so that a step of a cancelled send cannot write into
@@ -62,6 +62,10 @@ pub(crate) struct Ring {
     /// `rx_ptr` as last read and sanitised (for info only).
     pub rx_seen: u32,
     pub reservation: Option<Reservation>,
+    /// Reservations granted so far. A parked send holds none; when it
+    /// resumes, an unchanged count means nobody wrote into the ring's free
+    /// space meanwhile, so what it copied before is still there.
+    pub grants: u64,
     /// FIFO of space-available waiters, at most [`PENDING_PER_RING_MAX`].
     pub pending: Vec<Pending>,
     pub msgs: u64,

@@ -6,10 +6,14 @@
 //! from the sender's memory into the ring's pages (one copy, no bounce
 //! buffer, as Argo's `memcpy_to_guest_ring` does under its ring lock). After
 //! [`SEND_STEP_BYTES_MAX`] bytes, or earlier if the platform asks, it parks
-//! its progress in the sender's [`InFlight`] record and returns `-ERESTART`;
-//! the re-issued hypercall (same arguments) resumes from the record. Only
-//! when the last byte is in does it write the message header and publish
-//! `tx_ptr`, so the receiver sees the message whole or not at all.
+//! its progress in the sender's [`InFlight`] record, releases the
+//! reservation (nothing is held across a return to the guest: a sender that
+//! never comes back blocks nobody) and returns `-ERESTART`; the re-issued
+//! hypercall (same arguments) takes a reservation again and resumes from
+//! the record, or starts the copy again if others wrote into the ring
+//! meanwhile. Only when the last byte is in does it write the message header
+//! and publish `tx_ptr`, so the receiver sees the message whole or not at
+//! all.
 
 use alloc::vec::Vec;
 
@@ -17,7 +21,7 @@ use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, Wire, IO
 use hypercall_abi::{DomId, Errno};
 
 use super::ring::{Reservation, Ring, Wakes};
-use super::{guest_elem, id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_STEP_BYTES_MAX};
+use super::{guest_elem, id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_RESTARTS_MAX, SEND_STEP_BYTES_MAX};
 use crate::platform::{Lock, Platform};
 
 /// A send in progress, kept in its sender's state between hypercall steps.
@@ -37,6 +41,27 @@ pub(crate) struct InFlight {
     done: u32,
     iov_i: usize,
     iov_off: u32,
+    /// The reservation is held (only within a hypercall step).
+    held: bool,
+    /// The ring's [`Ring::grants`] when this send last took its
+    /// reservation.
+    grant: u64,
+    /// Times the copy started again (see [`SEND_RESTARTS_MAX`]).
+    restarts: u32,
+}
+
+/// What a resumed send found when it asked for its reservation again.
+enum Again {
+    /// Held again (the copy continues, or starts again at the new `tx`).
+    Held,
+    /// Another sender holds the ring for the rest of its step: come back.
+    Busy,
+    /// The message no longer fits (`-EAGAIN`, queued as a waiter).
+    Full,
+    /// Restarted too often (`-EAGAIN`).
+    Exhausted,
+    /// The ring was unregistered meanwhile.
+    Gone,
 }
 
 /// What a step found under the ring lock.
@@ -154,9 +179,10 @@ impl<P: Platform> V4v<P> {
                 return Err(Errno::ESRCH);
             }
             r.reservation = Some(Reservation { token, owner: me, bytes });
-            Ok(Some(r.tx))
+            r.grants = r.grants.wrapping_add(1);
+            Ok(Some((r.tx, r.grants)))
         })?;
-        let Some(start) = reserved else {
+        let Some((start, grant)) = reserved else {
             self.table.with(|t| {
                 if let Some(d) = t.dom(me) {
                     d.sends_full = d.sends_full.wrapping_add(1);
@@ -164,11 +190,86 @@ impl<P: Platform> V4v<P> {
             });
             return Err(Errno::EAGAIN);
         };
-        Ok(InFlight { args, generation, token, iovs, hdr, start, bytes, done: 0, iov_i: 0, iov_off: 0 })
+        Ok(InFlight {
+            args,
+            generation,
+            token,
+            iovs,
+            hdr,
+            start,
+            bytes,
+            done: 0,
+            iov_i: 0,
+            iov_off: 0,
+            held: true,
+            grant,
+            restarts: 0,
+        })
+    }
+
+    /// Takes the reservation of a resumed (parked) send again: where it
+    /// was if nobody took one meanwhile, else at the current `tx` with the
+    /// copy started again.
+    fn send_reacquire(&self, p: &P, caller: &P::Domain, me: DomId, f: &mut InFlight) -> Result<(), Errno> {
+        debug_assert!(!f.held);
+        let again = self.bucket(f.generation).with(|b| {
+            let Some(r) = b.get_mut(f.generation) else { return Again::Gone };
+            if r.reservation.is_some() {
+                return Again::Busy;
+            }
+            let intact = r.grants == f.grant && r.tx == f.start;
+            if !intact && f.restarts >= SEND_RESTARTS_MAX {
+                return Again::Exhausted;
+            }
+            // `rx_ptr` is the receiver's: re-read, the space is checked
+            // again even where nothing was written.
+            let rx = r.read_rx(p);
+            if f.bytes > r.free_bytes(rx) {
+                r.full = r.full.wrapping_add(1);
+                if !p.domain_info(caller).dying {
+                    let _ = r.add_pending(me, f.hdr.len);
+                }
+                return Again::Full;
+            }
+            if !intact {
+                f.start = r.tx;
+                f.done = 0;
+                f.iov_i = 0;
+                f.iov_off = 0;
+                f.restarts += 1;
+            }
+            r.reservation = Some(Reservation { token: f.token, owner: me, bytes: f.bytes });
+            r.grants = r.grants.wrapping_add(1);
+            f.grant = r.grants;
+            f.held = true;
+            Again::Held
+        });
+        match again {
+            Again::Held => Ok(()),
+            Again::Busy => Err(Errno::ERESTART),
+            Again::Full => {
+                self.table.with(|t| {
+                    if let Some(d) = t.dom(me) {
+                        d.sends_full = d.sends_full.wrapping_add(1);
+                    }
+                });
+                Err(Errno::EAGAIN)
+            }
+            Again::Exhausted => Err(Errno::EAGAIN),
+            Again::Gone => Err(Errno::ECONNREFUSED),
+        }
     }
 
     /// Copies until done, or until the step's budget is used up.
     fn send_steps(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
+        if !f.held {
+            match self.send_reacquire(p, caller, me, &mut f) {
+                Ok(()) => {}
+                // Another sender is mid-step: park and come back.
+                Err(Errno::ERESTART) => return self.send_park(p, caller, me, f),
+                Err(e) => return Err(e),
+            }
+        }
         let total = f.hdr.len;
         let mut step_bytes = 0usize;
         loop {
@@ -239,33 +340,37 @@ impl<P: Platform> V4v<P> {
         }
     }
 
-    /// Keeps the progress for the re-issued hypercall.
-    fn send_park(&self, p: &P, caller: &P::Domain, me: DomId, f: InFlight) -> Result<i64, Errno> {
+    /// Releases the reservation and keeps the progress for the re-issued
+    /// hypercall: the sender holds nothing in the ring across the return
+    /// to the guest, and the waiters the reservation held off are woken if
+    /// they fit.
+    fn send_park(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
+        if f.held {
+            self.send_cancel(p, &f);
+            f.held = false;
+        }
         let parked = self.table.with(|t| {
             // Checked under L1: the destroy hook takes L1 after `dying` is
             // set, so a record parked now is seen and dropped by it.
             if p.domain_info(caller).dying {
-                return Some(f);
+                return Err(Errno::ESRCH);
             }
             match t.dom(me) {
                 Some(d) if d.in_flight.is_none() => {
                     d.in_flight = Some(f);
-                    None
+                    Ok(())
                 }
-                _ => Some(f),
+                // Another vcpu of the sender started a send meanwhile.
+                Some(_) => Err(Errno::EBUSY),
+                None => Err(Errno::ESRCH),
             }
         });
-        match parked {
-            None => Err(Errno::ERESTART),
-            Some(f) => {
-                self.send_cancel(p, &f);
-                Err(Errno::ESRCH)
-            }
-        }
+        // Nothing of an unparked send was published or is held.
+        parked.and(Err(Errno::ERESTART))
     }
 
     /// Drops a send's reservation (nothing of it was published) and wakes
-    /// the waiters it held off.
+    /// the waiters it held off: at a fault, and when the send parks.
     fn send_cancel(&self, p: &P, f: &InFlight) {
         let mut wakes = Wakes::new();
         self.bucket(f.generation).with(|b| {
