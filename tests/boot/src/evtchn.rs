@@ -253,6 +253,27 @@ impl Events {
     }
 }
 
+/// Blocks forever in `SCHEDOP_poll` on no port and without a timeout,
+/// touching nothing else (no shared info, no event channel): an idle guest
+/// that holds no state in Xen beyond what every domain has. Any event on
+/// one of the domain's ports ends a poll; its pending bit then stays set,
+/// so it cannot end another.
+pub fn block_forever(hc: &Hypercalls) -> ! {
+    let a = addr_of_mut!(POLL_ARGS);
+    loop {
+        // SAFETY: as in `Events::poll`.
+        unsafe {
+            a.write_volatile(PollArgs {
+                ports: core::ptr::addr_of!((*a).port) as u64,
+                nr_ports: 0,
+                timeout: 0,
+                port: 0,
+            });
+        }
+        hc.call(HYPERCALL_SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0]);
+    }
+}
+
 /// Xen system time in ns (`vcpu_info[0].time`, the PV clock), or 0 before
 /// [`Events::init`] mapped the page.
 pub fn now_ns() -> u64 {

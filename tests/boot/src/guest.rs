@@ -728,10 +728,8 @@ impl Node {
             Role::Ping => self.run_ping(),
             Role::Try => self.run_try(),
             Role::SelfTest => self.run_self(),
-            Role::Idle => {
-                say!(self.hc, "ready role=idle evtchn {}", self.ev.port());
-                self.idle()
-            }
+            // Handled before a Node exists (see `run`); idling is right anyway.
+            Role::Idle => self.idle(),
         }
     }
 
@@ -963,6 +961,10 @@ pub fn run(hc: Hypercalls, cmdline: Cmdline<'_>) -> ! {
         Ok(p) => p,
         Err(e) => fatal!(hc, "bad cmdline: {e}"),
     };
+    if p.role == Role::Idle {
+        say!(hc, "ready role=idle");
+        crate::evtchn::block_forever(&hc);
+    }
     let ev = match Events::init(hc) {
         Ok(ev) => ev,
         Err((step, r)) => fatal!(hc, "{step}: {}", Ret(r)),
