@@ -196,7 +196,18 @@ impl Model {
         }
     }
 
+    /// `do_domctl`'s look-up of the envelope's domain, before any handler
+    /// check: a domain that is gone is `-ESRCH` whatever the payload. (The
+    /// model's guests never become zombies: nothing else holds their pages.)
+    fn envelope(&self, d: DomId) -> Result<(), Errno> {
+        match self.doms.iter().find(|m| m.id == d) {
+            Some(m) if m.alive => Ok(()),
+            _ => Err(Errno::ESRCH),
+        }
+    }
+
     fn attach(&mut self, d: DomId, o: &StaticShm, n: usize) -> Result<i64, Errno> {
+        self.envelope(d)?;
         o.validate()?;
         self.target(d)?;
         let end = o.gfn + o.nr_pages;
@@ -236,6 +247,7 @@ impl Model {
     }
 
     fn detach(&mut self, d: DomId, o: &StaticShm, n: usize) -> Result<i64, Errno> {
+        self.envelope(d)?;
         o.validate()?;
         self.target(d)?;
         let i = self.atts.iter().position(|a| a.dom == d && a.gfn == o.gfn).ok_or(Errno::ENOENT)?;
