@@ -38,13 +38,17 @@ impl<P: Platform> Hv<P> {
         Hv { sshm: sshm::Sshm::new(sshm_limits), v4v: v4v::V4v::new() }
     }
 
-    /// Domain-kill hook: called once when a domain starts dying (Xen:
-    /// `domain_kill()`, before `domain_relinquish_resources()`). Afterwards the
-    /// domain holds no sshm attachment and no V4V ring or pending entry, and
-    /// no page reference taken by this crate.
-    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
-        self.sshm.domain_destroy(p, d);
-        self.v4v.domain_destroy(p, d);
+    /// Domain-kill hook, in bounded steps: called once the domain is dying
+    /// and again while it returns `-ERESTART` (Xen: `domain_kill()`'s
+    /// relinquish path, before `domain_relinquish_resources()`; the
+    /// toolstack's `destroydomain` continues it). Each step does a bounded
+    /// amount of work ([`sshm::BATCH_ENTRIES_MAX`] p2m entries,
+    /// [`v4v::TEARDOWN_STEP_MAX`] units). Once it returns `Ok` the domain
+    /// holds no sshm attachment and no V4V ring or pending entry, and no
+    /// page reference taken by this crate.
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
+        self.sshm.domain_destroy(p, d)?;
+        self.v4v.domain_destroy(p, d)
     }
 
     /// Soft reset hook: called by `domain_soft_reset()` (the guest's kexec)
@@ -53,7 +57,10 @@ impl<P: Platform> Hv<P> {
     /// attachments stay mapped, like its RAM: they are part of the VM's
     /// configured physmap, the new kernel finds them where the old one did,
     /// and they go at detach or domain death as before.
-    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) {
-        self.v4v.domain_soft_reset(p, d);
+    ///
+    /// In bounded steps like [`Hv::domain_destroy`]: `-ERESTART` asks for
+    /// another call (Xen: `XEN_DOMCTL_soft_reset_cont`).
+    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
+        self.v4v.domain_soft_reset(p, d)
     }
 }

@@ -28,7 +28,7 @@ pub use rust_hv::Platform;
 pub use domain::{Dom, DomainKind, DomainState};
 pub use grant::GrantEntry;
 pub use hypercall::Step;
-pub use machine::{Machine, Preempt, XsmHook, Zombie};
+pub use machine::{Machine, Preempt, Work, XsmHook, Zombie};
 pub use p2m::P2mType;
 
 /// How to build a simulator.
@@ -95,26 +95,45 @@ impl Sim {
         self.machine.create_domain(kind, ram_pages, control)
     }
 
-    /// Xen's `domain_kill`: marks the domain dying, waits for its
-    /// hypercalls in flight, runs `rust-hv`'s domain-kill hook, then
-    /// relinquishes its resources. It ends dead, or dying (a zombie, listed
-    /// by [`Machine::zombies`]) while others still reference its frames.
-    /// Killing a dying domain again is a no-op; `-ESRCH` if there is none.
+    /// Xen's `domain_kill`, to completion (the toolstack re-issuing
+    /// `destroydomain` while it asks for a continuation): see
+    /// [`Sim::destroy_domain_step`]. It ends dead, or dying (a zombie,
+    /// listed by [`Machine::zombies`]) while others still reference its
+    /// frames. Killing it again then is a no-op; `-ESRCH` if there is none.
     pub fn destroy_domain(&self, id: DomId) -> Result<(), Errno> {
+        for _ in 0..hypercall::CONTINUATIONS_MAX {
+            if self.destroy_domain_step(id)? {
+                return Ok(());
+            }
+        }
+        Err(Errno::ERESTART)
+    }
+
+    /// One step of Xen's `domain_kill` (one `destroydomain` call): the
+    /// first marks the domain dying and waits for its hypercalls in flight;
+    /// each runs one bounded step of `rust-hv`'s domain-kill hook, and
+    /// `Ok(false)` is a continuation; once the hook is done the domain's
+    /// resources are relinquished and it is `Ok(true)`.
+    pub fn destroy_domain_step(&self, id: DomId) -> Result<bool, Errno> {
         let d = {
             let st = self.machine.lock();
             let slot = st.domains.get(&id.0).ok_or(Errno::ESRCH)?;
-            if slot.rec.state() != DomainState::Running {
-                return Ok(());
+            match slot.rec.state() {
+                DomainState::Running => slot.rec.set_state(DomainState::Dying),
+                DomainState::Dying if !slot.relinquished => {}
+                _ => return Ok(true),
             }
-            slot.rec.set_state(DomainState::Dying);
             Dom(slot.rec.clone())
         };
         // Pause: no hypercall of the dying domain is in flight from here on.
         drop(d.0.pause.write().unwrap_or_else(|e| e.into_inner()));
-        self.hv.domain_destroy(&self.machine, &d);
+        match self.hv.domain_destroy(&self.machine, &d) {
+            Err(Errno::ERESTART) => return Ok(false),
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
         self.machine.lock().relinquish(id);
-        Ok(())
+        Ok(true)
     }
 
     /// Xen's `domain_soft_reset` (`XEN_DOMCTL_soft_reset`, what a guest's
@@ -136,8 +155,14 @@ impl Sim {
                 st.evtchn_close_port(id, port, state);
             }
         }
-        self.hv.domain_soft_reset(&self.machine, &d);
-        Ok(())
+        for _ in 0..hypercall::CONTINUATIONS_MAX {
+            match self.hv.domain_soft_reset(&self.machine, &d) {
+                // `XEN_DOMCTL_soft_reset_cont`, the domain still paused.
+                Err(Errno::ERESTART) => continue,
+                r => return r,
+            }
+        }
+        Err(Errno::ERESTART)
     }
 
     /// The domain's state; `Some(Dead)` for an id whose domain died and was

@@ -36,6 +36,18 @@ pub const VIOLATIONS_MAX: usize = 64;
 /// guest access).
 pub const GUEST_COPY_MAX: usize = 16 << 20;
 
+/// Counts of `Platform` calls that cost work proportional to what a guest
+/// or the toolstack sized, for tests that bound the work per step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// `p2m_remove` calls (each walks a shadow table under `hap=0`).
+    pub p2m_removes: u64,
+    /// `page_unpin` calls.
+    pub unpins: u64,
+    /// `sshm_alloc` calls.
+    pub sshm_allocs: u64,
+}
+
 /// When `preempt_check` says yes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preempt {
@@ -71,6 +83,8 @@ pub(crate) struct State {
     pub zombie_log: Vec<DomId>,
     /// See [`Machine::set_p2m_insert_fault`].
     pub p2m_insert_fault: Option<u64>,
+    /// Work done through the `Platform` so far (see [`Machine::work`]).
+    pub work: Work,
     /// Short-lived general references taken by someone else than rust-hv
     /// (mfn -> count): what a PV guest or another Xen path can take on any
     /// frame for the length of one operation (`get_page`).
@@ -359,6 +373,7 @@ impl Machine {
                 write_refusals: 0,
                 zombie_log: Vec::new(),
                 p2m_insert_fault: None,
+                work: Work::default(),
                 transient: BTreeMap::new(),
             }),
             rng: Mutex::new(SplitMix64::new(seed)),
@@ -495,6 +510,11 @@ impl Machine {
         out
     }
 
+    /// The work counters so far.
+    pub fn work(&self) -> Work {
+        self.lock().work
+    }
+
     /// Arms a one-shot fault: the next 2 MiB [`Platform::p2m_insert`] has
     /// `p2m_set_entry` write its first `written` pages as 4 KiB entries and
     /// then fail with `-ENOMEM`, as Xen's does when it must split the
@@ -615,6 +635,7 @@ impl Platform for Machine {
 
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
         let mut st = self.lock();
+        st.work.sshm_allocs += 1;
         let m = st.frames.alloc(order, Owner::Sshm)?;
         st.sshm_pages += 1u64 << order;
         Ok(Mfn(m))
@@ -708,6 +729,7 @@ impl Platform for Machine {
 
     fn p2m_remove(&self, d: &Dom, gfn: Gfn, mfn: Mfn, order: u32) -> Result<(), Errno> {
         let mut st = self.lock();
+        st.work.p2m_removes += 1;
         let slot = st.slot_mut(d)?;
         match slot.p2m.entry(gfn) {
             Some((start, e)) if start == gfn && e.mfn == mfn && e.order == order && !e.t.is_ram() => {
@@ -749,6 +771,7 @@ impl Platform for Machine {
 
     fn page_unpin(&self, mfn: Mfn) {
         let mut st = self.lock();
+        st.work.unpins += 1;
         match st.pins.get_mut(&mfn.0) {
             Some(n) if *n > 0 => {
                 *n -= 1;

@@ -439,3 +439,107 @@ fn finding_01_parked_send_does_not_block_the_ring() {
     assert!(got.len() == 1 && got[0].1 == big);
     check(&s);
 }
+
+/// Finding 3, domain death: `Sshm::domain_destroy` unmapped every
+/// attachment in one go inside `domain_kill` (under the sshm and domctl
+/// locks; with shadow paging each removal walks the guest-sized shadow
+/// table), and V4V's teardown held its global lock across every ring. The
+/// kill hook now runs in bounded steps from `domain_kill`'s relinquish path,
+/// returning `-ERESTART` between them: this counts the work of each step.
+#[test]
+fn finding_03_domain_teardown_is_bounded_per_step() {
+    use hypercall_abi::sshm::PROT_RW;
+    use rust_hv::sshm::BATCH_ENTRIES_MAX;
+    use rust_hv::v4v::TEARDOWN_STEP_MAX;
+    let env = sshm_common::Env::small(0x0003);
+    let s = &env.sim;
+    s.machine().set_preempt(simulator::Preempt::Never);
+    let big = RING_LEN_MAX;
+    let ring_pages = pages(big);
+    let g = env.guest(DomainKind::Hvm, RING_GFN0 + 2 * ring_pages + 16);
+    let peer = env.guest(DomainKind::Hvm, 64);
+    // Two regions of 2048 pages, each attached as 2047 4 KiB entries.
+    for (n, name) in ["t0", "t1"].into_iter().enumerate() {
+        env.create(name, 2048, PROT_RW, true).unwrap();
+        let gfn = 0x10_0000 + n as u64 * 0x1000;
+        env.call(g, &sshm_common::attach(name, 2047, 1, gfn, PROT_RW)).unwrap();
+    }
+    // Two maximum-size rings (4097 pages each) and a peer's ring naming g.
+    for (i, gfn) in [RING_GFN0, RING_GFN0 + ring_pages].into_iter().enumerate() {
+        prepare_ring(s, g, gfn, big, 0);
+        let list: Vec<u64> = (gfn..gfn + ring_pages).collect();
+        let reg = RegisterRing { port: i as u32, partner: DOMID_ANY, len: big, ..Default::default() };
+        assert_eq!(register_raw(s, g, reg, &list, ring_pages, 0), 0);
+    }
+    assert_eq!(register(s, peer, 9, g.0, RING_LEN_MIN, RING_GFN0), 0);
+    let entries: u64 = 2 * 2047;
+    let pinned = 2 * ring_pages + 1;
+    assert_eq!(s.hv().v4v.pinned_pages() as u64, pinned);
+
+    let mut steps = 0u64;
+    loop {
+        let before = s.machine().work();
+        let done = s.destroy_domain_step(g).unwrap();
+        let after = s.machine().work();
+        steps += 1;
+        let (removes, unpins) = (after.p2m_removes - before.p2m_removes, after.unpins - before.unpins);
+        assert!(removes <= BATCH_ENTRIES_MAX, "step {steps}: {removes} p2m removals");
+        assert!(unpins as usize <= TEARDOWN_STEP_MAX + RING_PAGES_MAX as usize + 1, "step {steps}: {unpins} unpins");
+        if done {
+            break;
+        }
+    }
+    assert!(steps > entries.div_ceil(BATCH_ENTRIES_MAX), "{steps} steps");
+    assert_eq!(s.hv().sshm.stats().attachments, 0);
+    assert_eq!(s.hv().v4v.pinned_pages(), 0);
+    assert!(!s.hv().v4v.references(g));
+    assert_eq!(s.domain_state(g), Some(simulator::DomainState::Dead));
+    check(s);
+    env.sim.check_all_invariants().unwrap();
+}
+
+/// Finding 3, a failed attach: it used to roll back everything it had
+/// mapped (in this call and all earlier continuations) in one go under the
+/// sshm lock. The rollback now continues in bounded steps and the attach
+/// then fails with the original errno, leaving nothing mapped.
+#[test]
+fn finding_03_attach_rollback_is_bounded_per_step() {
+    use hypercall_abi::sshm::PROT_RW;
+    use rust_hv::platform::P2mKind;
+    use rust_hv::sshm::BATCH_ENTRIES_MAX;
+    use rust_hv::Platform;
+    use simulator::Step;
+    let env = sshm_common::Env::small(0x0033);
+    let s = &env.sim;
+    s.machine().set_preempt(simulator::Preempt::Never);
+    let g = env.guest(DomainKind::Hvm, 64);
+    let gfn = 0x10_0000;
+    // Something already sits at the attach's last gfn: the attach maps
+    // 2046 entries, then meets it (-EBUSY) and rolls back.
+    let m = s.machine();
+    let h = m.domain(g).unwrap();
+    let other = m.sshm_alloc(0).unwrap();
+    m.p2m_insert(&h, Gfn(gfn + 2046), other, 0, P2mKind::SharedRw).unwrap();
+    env.create("rb", 2048, PROT_RW, true).unwrap();
+    env.stepped(g, &sshm_common::attach("rb", 2047, 1, gfn, PROT_RW));
+    let mut steps = 0;
+    let r = loop {
+        let before = m.work();
+        let step = env.step();
+        let removes = m.work().p2m_removes - before.p2m_removes;
+        assert!(removes <= BATCH_ENTRIES_MAX, "step {steps}: {removes} removals");
+        steps += 1;
+        if let Step::Done(r) = step {
+            break r;
+        }
+    };
+    assert_eq!(r, err(Errno::EBUSY));
+    // 8 steps to map 2046 entries, 8 to unmap them (the first in the step
+    // that failed).
+    assert_eq!(steps, 2 * 2046u64.div_ceil(BATCH_ENTRIES_MAX) - 1);
+    assert_eq!(m.p2m_lookup(g, Gfn(gfn)), None);
+    assert_eq!(s.hv().sshm.stats().attachments, 0);
+    m.p2m_remove(&h, Gfn(gfn + 2046), other, 0).unwrap();
+    m.sshm_free(other, 0);
+    env.sim.check_all_invariants().unwrap();
+}

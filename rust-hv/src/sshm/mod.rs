@@ -24,9 +24,11 @@
 //!
 //! Work under the lock is bounded: an attach or detach maps or unmaps at most
 //! [`BATCH_ENTRIES_MAX`] p2m entries per call and then returns a continuation
-//! (`-ERESTART` with `progress` updated). Region creation allocates the whole
-//! region (at most the size cap) under the lock, so that a racing
-//! create-or-open never sees a half-built region.
+//! (`-ERESTART` with `progress` updated); so does the rollback of a failed
+//! attach, and the teardown at domain death runs in steps of at most as many
+//! entries, each returning `-ERESTART` to Xen's relinquish path until done.
+//! Region creation allocates the whole region (at most the size cap) under
+//! the lock, so that a racing create-or-open never sees a half-built region.
 //!
 //! A domain's death is ordered with attach by this lock and `d->is_dying`:
 //! Xen sets `is_dying` before calling the hook, attach checks it with the lock
@@ -261,7 +263,7 @@ impl<P: Platform> Sshm<P> {
                 let i = s.find_attachment(info.id, gfn).ok_or(Errno::ENOENT)?;
                 let a = s.attachment(i).ok_or(Errno::ENOENT)?;
                 let r = s.region(a.region).ok_or(Errno::ENOENT)?;
-                if a.phase != Phase::Attaching || r.name != name {
+                if !matches!(a.phase, Phase::Attaching | Phase::RollingBack(_)) || r.name != name {
                     // Detached (or replaced) meanwhile: the attach was cancelled.
                     return Err(Errno::ENOENT);
                 }
@@ -270,7 +272,11 @@ impl<P: Platform> Sshm<P> {
                 }
                 i
             };
-            let r = self.attach_map(p, s, &d, i, op);
+            let r = if s.attachment(i).is_some_and(|a| matches!(a.phase, Phase::RollingBack(_))) {
+                self.attach_rollback(p, s, &d, i, op)
+            } else {
+                self.attach_map(p, s, &d, i, op)
+            };
             self.debug_check(s);
             r
         })
@@ -338,7 +344,8 @@ impl<P: Platform> Sshm<P> {
     }
 
     /// Maps the next batch of attachment `i`. On failure unmaps everything
-    /// it mapped, in this call and earlier ones, and drops the attachment.
+    /// it mapped, in this call and earlier ones (in bounded steps:
+    /// [`Sshm::attach_rollback`]), and drops the attachment.
     fn attach_map(&self, p: &P, s: &mut State, d: &P::Domain, i: usize, op: &mut StaticShm) -> Result<i64, Errno> {
         let mut done = 0u64;
         loop {
@@ -369,12 +376,28 @@ impl<P: Platform> Sshm<P> {
                 }
                 Err(e) => {
                     debug_assert!(e != Errno::ERESTART);
-                    unmap(p, s, d, i, u64::MAX);
-                    s.remove_attachment(p, i, true);
-                    return Err(e);
+                    if let Some(a) = s.attachment_mut(i) {
+                        a.phase = Phase::RollingBack(e);
+                    }
+                    return self.attach_rollback(p, s, d, i, op);
                 }
             }
         }
+    }
+
+    /// Unmaps the next batch of a failed attach; when nothing is left
+    /// mapped, drops the attachment and fails with the attach's errno.
+    /// Until then a continuation (`progress` stays at the attach's `hi`).
+    fn attach_rollback(&self, p: &P, s: &mut State, d: &P::Domain, i: usize, op: &mut StaticShm) -> Result<i64, Errno> {
+        let a = *s.attachment(i).ok_or(Errno::ENOENT)?;
+        let Phase::RollingBack(e) = a.phase else { return Err(Errno::EINVAL) };
+        let mut budget = BATCH_ENTRIES_MAX;
+        if unmap(p, s, d, i, &mut budget) {
+            op.progress = a.hi;
+            return Err(Errno::ERESTART);
+        }
+        s.remove_attachment(p, i, true);
+        Err(e)
     }
 
     fn detach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
@@ -400,7 +423,8 @@ impl<P: Platform> Sshm<P> {
             if let Some(a) = s.attachment_mut(i) {
                 a.phase = Phase::Detaching;
             }
-            let more = unmap(p, s, &d, i, BATCH_ENTRIES_MAX);
+            let mut budget = BATCH_ENTRIES_MAX;
+            let more = unmap(p, s, &d, i, &mut budget);
             let r = if more {
                 op.progress = s.attachment(i).map_or(0, |a| a.lo);
                 Err(Errno::ERESTART)
@@ -413,35 +437,54 @@ impl<P: Platform> Sshm<P> {
         })
     }
 
-    /// Domain-kill hook: detaches every attachment of `d`, finished,
-    /// in-flight or half-detached, in one go. Afterwards `d` holds no sshm
+    /// Domain-kill hook, one bounded step of it: detaches attachments of
+    /// `d` (finished, in-flight or half-detached), unmapping at most
+    /// [`BATCH_ENTRIES_MAX`] p2m entries, and returns `-ERESTART` while any
+    /// is left (Xen: from `domain_kill()`'s relinquish path, which the
+    /// toolstack's `destroydomain` continues). `Ok` once `d` holds no sshm
     /// reference; regions nothing else keeps alive are freed.
-    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
         let domid = p.domain_info(d).id;
         self.state.with(|s| {
-            while let Some(i) = s.first_of(domid) {
+            let mut budget = BATCH_ENTRIES_MAX;
+            let r = loop {
+                let Some(i) = s.first_of(domid) else { break Ok(()) };
+                if budget == 0 {
+                    break Err(Errno::ERESTART);
+                }
                 // An attach that never finished is undone as if it failed,
                 // taking a region it created with it.
-                let rollback = s.attachment(i).is_some_and(|a| a.phase == Phase::Attaching);
-                unmap(p, s, d, i, u64::MAX);
+                if let Some(a) = s.attachment_mut(i) {
+                    a.phase = match a.phase {
+                        Phase::Attaching | Phase::RollingBack(_) => Phase::RollingBack(Errno::ESRCH),
+                        Phase::Attached | Phase::Detaching => Phase::Detaching,
+                    };
+                }
+                if unmap(p, s, d, i, &mut budget) {
+                    break Err(Errno::ERESTART);
+                }
+                let rollback = s.attachment(i).is_some_and(|a| matches!(a.phase, Phase::RollingBack(_)));
                 s.remove_attachment(p, i, rollback);
-            }
-            debug_assert!(s.first_of(domid).is_none());
+            };
+            debug_assert!(r.is_err() || s.first_of(domid).is_none());
             self.debug_check(s);
-        });
+            r
+        })
     }
 }
 
-/// Unmaps up to `budget` entries of attachment `i` from its `lo` forward.
-/// Returns whether mapped pages remain.
-fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: u64) -> bool {
+/// Unmaps entries of attachment `i` from its `lo` forward, taking one unit
+/// of `budget` per entry, until none is mapped or the budget is spent (or,
+/// after some progress, the platform asks to preempt). Returns whether
+/// mapped pages remain.
+fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: &mut u64) -> bool {
     let mut done = 0u64;
     loop {
         let Some(a) = s.attachment(i).copied() else { return false };
         if a.lo == a.hi {
             return false;
         }
-        if done >= budget || (done > 0 && budget != u64::MAX && p.preempt_check()) {
+        if *budget == 0 || (done > 0 && p.preempt_check()) {
             return true;
         }
         let step = match s.region(a.region).and_then(|r| a.entry_at(r, a.lo)) {
@@ -462,5 +505,6 @@ fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: u64
             a.lo = (a.lo + step).min(a.hi);
         }
         done += 1;
+        *budget -= 1;
     }
 }

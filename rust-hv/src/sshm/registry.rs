@@ -65,6 +65,10 @@ pub(super) enum Phase {
     Attached,
     /// A (possibly continued) detach is unmapping `lo..hi`.
     Detaching,
+    /// A failed attach (the errno it fails with) or one whose domain died
+    /// is unmapping `lo..hi`, in bounded steps; then it goes as if it never
+    /// happened (a region it created goes too).
+    RollingBack(hypercall_abi::Errno),
 }
 
 /// One mapping of part of a region into one domain's physmap.
@@ -480,7 +484,7 @@ impl State {
             let ok = match a.phase {
                 Phase::Attaching => a.lo == 0,
                 Phase::Attached => a.lo == 0 && a.hi == a.nr_pages,
-                Phase::Detaching => true,
+                Phase::Detaching | Phase::RollingBack(_) => true,
             };
             if !ok {
                 return Err("attachment phase and progress disagree");

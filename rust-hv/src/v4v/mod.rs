@@ -90,6 +90,11 @@ pub const SEND_CHUNK_BYTES: usize = 4096;
 /// other domains may wait for the ring lock) of one step.
 pub const SEND_STEP_BYTES_MAX: usize = 64 * 1024;
 
+/// Work units (pages unpinned, rings torn down or swept) after which a
+/// teardown step (domain death, soft reset) returns `-ERESTART`. A step
+/// does at most this plus one ring's pages ([`RING_PAGES_MAX`] + 1) units.
+pub const TEARDOWN_STEP_MAX: usize = 4096;
+
 /// Times a parked send starts its copy again because others wrote into the
 /// ring while it was parked, before it gives up with `-EAGAIN`: a large
 /// send under steady traffic fails instead of retrying forever.
@@ -110,11 +115,24 @@ struct DomState {
     sends_full: u64,
     /// The large send this domain has in progress (one at most).
     in_flight: Option<InFlight>,
+    /// Teardown (death or soft reset) in progress: where the sweep of the
+    /// other rings for this domain's waiters is, `(bucket, next generation)`.
+    /// The state goes when the sweep is done.
+    sweep: Option<(usize, u64)>,
 }
 
 impl DomState {
     fn new(id: DomId) -> Self {
-        DomState { id, nr_rings: 0, msgs_sent: 0, bytes_sent: 0, msgs_received: 0, sends_full: 0, in_flight: None }
+        DomState {
+            id,
+            nr_rings: 0,
+            msgs_sent: 0,
+            bytes_sent: 0,
+            msgs_received: 0,
+            sends_full: 0,
+            in_flight: None,
+            sweep: None,
+        }
     }
 }
 
@@ -545,11 +563,18 @@ impl<P: Platform> V4v<P> {
         p.xsm_v4v_send(caller, &dd)?;
         drop(dd);
         let found = self.table.with(|t| {
-            let r = t.find_for_sender(me, dst, e.ring.port)?;
+            let Some(r) = t.find_for_sender(me, dst, e.ring.port) else { return Ok(None) };
             // The source port of a future send is unknown: only rules that
             // reject every port count.
-            t.fw_allows(me, PORT_ANY, dst, e.ring.port).then_some(r)
-        });
+            if !t.fw_allows(me, PORT_ANY, dst, e.ring.port) {
+                return Ok(None);
+            }
+            // A waiter has state, so that its teardown knows to look for it.
+            if want_wake {
+                t.dom_or_insert(me)?;
+            }
+            Ok::<_, Errno>(Some(r))
+        })?;
         let Some(generation) = found else { return Ok(()) };
         let space = e.space_required;
         self.bucket(generation).with(|b| {
@@ -715,39 +740,48 @@ impl<P: Platform> V4v<P> {
 
     // ---- domain death ----
 
-    /// Domain-kill hook: unregisters `d`'s rings, tears down rings naming it
-    /// as partner, cancels its pending entries and its send in progress, and
-    /// drops the firewall rules naming it (a later domain with its id must
-    /// not inherit them). Afterwards V4V holds no page reference of `d`'s
-    /// and no state naming it.
+    /// Domain-kill hook, one bounded step of it: unregisters `d`'s rings,
+    /// tears down rings naming it as partner, cancels its pending entries
+    /// and its send in progress, and drops the firewall rules naming it (a
+    /// later domain with its id must not inherit them). `-ERESTART` while
+    /// work is left (at most [`TEARDOWN_STEP_MAX`] units plus one ring per
+    /// step); `Ok` once V4V holds no page reference of `d`'s and no state
+    /// naming it.
     ///
     /// Every waiter that this unblocks is woken once (the liveness rule):
     /// the waiters of each ring torn down are told to look again, as at
     /// unregistration, and the waiters a cancelled reservation of `d`'s
-    /// held off are woken if they now fit. The work is done one ring at a
-    /// time and VIRQs are raised with no lock held.
-    pub fn domain_destroy(&self, p: &P, d: &P::Domain) {
-        self.teardown(p, d, true);
+    /// held off are woken if they now fit. VIRQs are raised with no lock
+    /// held.
+    pub fn domain_destroy(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
+        self.teardown(p, d, true)
     }
 
     /// Soft reset hook (`domain_soft_reset()`, the guest's kexec; Xen calls
     /// it with the domain paused for shutdown, so the domain itself adds
-    /// nothing meanwhile). The domain's V4V state goes as at its death
-    /// (its rings, rings naming it as partner, its waiters and send in
-    /// progress, its statistics), with the same wake-ups, so no peer writes
-    /// into pages the new kernel owns. Firewall rules naming it stay: they
-    /// are the toolstack's policy for the VM, and a guest must not lift its
-    /// own restrictions by kexec-ing.
-    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) {
-        self.teardown(p, d, false);
+    /// nothing meanwhile), in bounded steps like [`V4v::domain_destroy`].
+    /// The domain's V4V state goes as at its death (its rings, rings naming
+    /// it as partner, its waiters and send in progress, its statistics),
+    /// with the same wake-ups, so no peer writes into pages the new kernel
+    /// owns. Firewall rules naming it stay: they are the toolstack's policy
+    /// for the VM, and a guest must not lift its own restrictions by
+    /// kexec-ing.
+    pub fn domain_soft_reset(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
+        self.teardown(p, d, false)
     }
 
     /// [`V4v::domain_destroy`] and [`V4v::domain_soft_reset`]; `drop_fw`
     /// drops the firewall rules naming the domain too.
-    fn teardown(&self, p: &P, d: &P::Domain, drop_fw: bool) {
+    fn teardown(&self, p: &P, d: &P::Domain, drop_fw: bool) -> Result<(), Errno> {
         let me = id_of(p, d);
-        // The rings it owns or is the partner of, one per L1 acquisition.
+        let mut budget = TEARDOWN_STEP_MAX;
+        // 1. The rings it owns or is the partner of, one per L1
+        // acquisition; nobody can add one (it is dying, or paused and its
+        // partners' new rings are theirs to keep).
         loop {
+            if budget == 0 {
+                return Err(Errno::ERESTART);
+            }
             let gone = self.table.with(|t| {
                 let i = t.rings.iter().position(|&(key, _)| key.0 == me.0 || key.2 == me.0)?;
                 let (key, generation) = t.rings.remove(i);
@@ -761,46 +795,60 @@ impl<P: Platform> V4v<P> {
             for w in r.pending.iter().filter(|w| w.dom != me) {
                 self.virq(p, w.dom);
             }
+            budget = budget.saturating_sub(r.mfns.len() + 1);
         }
-        // Its state: statistics, the send in progress, firewall rules. From
-        // here on nothing new names it: every path that adds a waiter or a
-        // reservation checks `dying` under the lock that guards it.
+        // 2. Its state and policy. Only a domain with state can be a waiter
+        // or hold a reservation elsewhere (both paths create it first).
+        let cursor = self.table.with(|t| {
+            if drop_fw {
+                t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
+            }
+            let s = t.dom(me)?;
+            s.in_flight = None;
+            Some(*s.sweep.get_or_insert((0, 0)))
+        });
+        let Some((mut bucket, mut next)) = cursor else { return Ok(()) };
+        // 3. Its waiters and reservation on other rings, ring by ring in
+        // each bucket (sorted by generation, so the cursor stays valid
+        // while rings come and go).
+        while bucket < RING_LOCKS {
+            if budget == 0 {
+                self.table.with(|t| {
+                    if let Some(s) = t.dom(me) {
+                        s.sweep = Some((bucket, next));
+                    }
+                });
+                return Err(Errno::ERESTART);
+            }
+            let mut wakes = Wakes::new();
+            let found = self.buckets[bucket].with(|b| {
+                let i = b.rings.partition_point(|r| r.generation < next);
+                let r = b.rings.get_mut(i)?;
+                next = r.generation + 1;
+                r.cancel_pending(me);
+                if r.reservation.is_some_and(|res| res.owner == me) {
+                    // Nothing of it was published: dropping the reservation
+                    // is the whole cancellation, and the waiters it held off
+                    // may fit now.
+                    r.reservation = None;
+                    let rx = r.read_rx(p);
+                    r.wake_fitting(rx, &mut wakes);
+                }
+                Some(())
+            });
+            self.raise(p, &wakes);
+            if found.is_none() {
+                bucket += 1;
+                next = 0;
+            }
+            budget -= 1;
+        }
         self.table.with(|t| {
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
                 t.doms.remove(i);
             }
-            if drop_fw {
-                t.fw.retain(|r| r.src_domain != me.0 && r.dst_domain != me.0);
-            }
         });
-        // Its waiters and its reservation on other rings, ring by ring in
-        // each bucket (a bucket is sorted by generation, so `next` walks it
-        // even if rings come and go meanwhile).
-        for b in &self.buckets {
-            let mut next = 0u64;
-            loop {
-                let mut wakes = Wakes::new();
-                let more = b.with(|b| {
-                    let i = b.rings.partition_point(|r| r.generation < next);
-                    let r = b.rings.get_mut(i)?;
-                    next = r.generation + 1;
-                    r.cancel_pending(me);
-                    if r.reservation.is_some_and(|res| res.owner == me) {
-                        // Nothing of it was published: dropping the
-                        // reservation is the whole cancellation, and the
-                        // waiters it held off may fit now.
-                        r.reservation = None;
-                        let rx = r.read_rx(p);
-                        r.wake_fitting(rx, &mut wakes);
-                    }
-                    Some(())
-                });
-                self.raise(p, &wakes);
-                if more.is_none() {
-                    break;
-                }
-            }
-        }
+        Ok(())
     }
 
     // ---- helpers ----

@@ -112,35 +112,38 @@ pub extern "C" fn rust_hv_v4v_op(cmd: c_uint, arg1: c_ulong, arg2: c_ulong, arg3
     ret(hv.v4v.op(&Xen, &caller, cmd, [arg1 as u64, arg2 as u64, arg3 as u64, arg4 as u64]))
 }
 
-/// Domain-kill hook (`domain_kill()`, once, when the domain starts dying).
+/// Domain-kill hook (`domain_kill()`, once the domain is dying): one
+/// bounded step; `-ERESTART` asks to be called again (the `destroydomain`
+/// continuation).
 ///
 /// # Safety
 ///
 /// `d` points to a domain the caller holds a reference on.
 #[no_mangle]
-pub unsafe extern "C" fn rust_hv_domain_destroy(d: *mut b::domain) {
+pub unsafe extern "C" fn rust_hv_domain_destroy(d: *mut b::domain) -> c_int {
     let (Ok(hv), Some(d)) = (hv(), NonNull::new(d)) else {
-        return;
+        return 0;
     };
     // SAFETY: The caller holds a reference (this function's contract).
     let d = unsafe { Domain::hold(d) };
-    hv.domain_destroy(&Xen, &d);
+    ret(hv.domain_destroy(&Xen, &d).map(|()| 0)) as c_int
 }
 
 /// Soft reset hook (`domain_soft_reset()`, the domain paused for
-/// shutdown).
+/// shutdown): one bounded step; `-ERESTART` asks to be called again
+/// (`XEN_DOMCTL_soft_reset_cont`).
 ///
 /// # Safety
 ///
 /// `d` points to a domain the caller holds a reference on.
 #[no_mangle]
-pub unsafe extern "C" fn rust_hv_domain_soft_reset(d: *mut b::domain) {
+pub unsafe extern "C" fn rust_hv_domain_soft_reset(d: *mut b::domain) -> c_int {
     let (Ok(hv), Some(d)) = (hv(), NonNull::new(d)) else {
-        return;
+        return 0;
     };
     // SAFETY: The caller holds a reference (this function's contract).
     let d = unsafe { Domain::hold(d) };
-    hv.domain_soft_reset(&Xen, &d);
+    ret(hv.domain_soft_reset(&Xen, &d).map(|()| 0)) as c_int
 }
 
 // The header and the definitions above must agree: bindgen's declarations of
@@ -149,8 +152,8 @@ const _: [unsafe extern "C" fn(*const b::rust_hv_limits) -> c_int; 2] = [b::rust
 const _: [unsafe extern "C" fn(u16, *mut c_void) -> c_long; 2] = [b::rust_hv_sshm_domctl, rust_hv_sshm_domctl];
 const _: [unsafe extern "C" fn(c_uint, c_ulong, c_ulong, c_ulong, c_ulong) -> c_long; 2] =
     [b::rust_hv_v4v_op, rust_hv_v4v_op];
-const _: [unsafe extern "C" fn(*mut b::domain); 2] = [b::rust_hv_domain_destroy, rust_hv_domain_destroy];
-const _: [unsafe extern "C" fn(*mut b::domain); 2] = [b::rust_hv_domain_soft_reset, rust_hv_domain_soft_reset];
+const _: [unsafe extern "C" fn(*mut b::domain) -> c_int; 2] = [b::rust_hv_domain_destroy, rust_hv_domain_destroy];
+const _: [unsafe extern "C" fn(*mut b::domain) -> c_int; 2] = [b::rust_hv_domain_soft_reset, rust_hv_domain_soft_reset];
 
 /// The heap: Xen's `xmalloc`/`xfree`. Failure is a null pointer, which the
 /// logic sees through `try_reserve` as `-ENOMEM`.
