@@ -279,7 +279,7 @@ v4v_firewall_and_destroy() {
 # Scenario: a sender blocked on the full ring of a receiver that never
 # drains; the receiver is destroyed. The sender must be woken by VIRQ_V4V
 # (DESIGN.md: every waiter is woken when what blocked it goes, a ring gone
-# with its owner included), not by its 10 s timeout, and then see -ESRCH.
+# with its owner included), not by its 30 s timeout, and then see -ESRCH.
 v4v_waiter_of_dead_ring() {
     log "v4v: a sender blocked on a ring whose owner dies"
     v_err=""
@@ -289,7 +289,7 @@ v4v_waiter_of_dead_ring() {
         return
     fi
     v_r5=$V4V_ID
-    if ! v4v_guest v4v-s5 "v4v=send peer=$v_r5 port=9 count=1000 wait=10000"; then
+    if ! v4v_guest v4v-s5 "v4v=send peer=$v_r5 port=9 count=1000 wait=30000"; then
         v4v_fail v4v-blocked-sender-woken-on-peer-death "the sender did not come up"
         xl destroy v4v-r5 2>/dev/null
         return
@@ -305,7 +305,7 @@ v4v_waiter_of_dead_ring() {
     log "v4v: destroying v4v-r5 (d$v_r5) under its blocked sender"
     v_err=$(v4v_destroy v4v-r5)
     log "v4v: v4v-r5 destroyed"
-    v4v_wait "$v_s5" "peer dom $v_r5 gone: -ESRCH \(3\)" 40 || v_err="$v_err not told: $(v4v_tail "$v_s5")"
+    v4v_wait "$v_s5" "peer dom $v_r5 gone: -ESRCH \(3\)" 60 || v_err="$v_err not told: $(v4v_tail "$v_s5")"
     v4v_lines "$v_s5" | grep -q '^blocked on full ring, woken$' ||
         v_err="$v_err not woken by VIRQ_V4V, only by its own timeout: $(v4v_lines "$v_s5" | grep -m 1 'no VIRQ within')"
     v4v_wait "$v_s5" "self-test ok after peer loss" 20 || v_err="$v_err: $(v4v_tail "$v_s5")"
