@@ -1,6 +1,7 @@
 //! The simulator's `Platform::Lock`: a `std::sync::Mutex` that detects
 //! re-entry on the same thread.
 
+use std::cell::Cell;
 use std::sync::{Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 
@@ -23,7 +24,19 @@ struct OwnerReset<'a>(&'a Mutex<Option<ThreadId>>);
 impl Drop for OwnerReset<'_> {
     fn drop(&mut self) {
         *lock(self.0) = None;
+        HELD.with(|h| h.set(h.get() - 1));
     }
+}
+
+thread_local! {
+    /// `SimLock`s this thread holds now.
+    static HELD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How many `rust-hv` locks (`SimLock`s) the calling thread holds: the
+/// machine uses it to count region-sized work done under them.
+pub fn held() -> u32 {
+    HELD.with(Cell::get)
 }
 
 fn lock<U>(m: &Mutex<U>) -> MutexGuard<'_, U> {
@@ -40,6 +53,7 @@ impl<T: Send> Lock<T> for SimLock<T> {
         assert!(*lock(&self.owner) != Some(me), "SimLock re-entered on the thread that holds it (deadlock in Xen)");
         let mut g = lock(&self.inner);
         *lock(&self.owner) = Some(me);
+        HELD.with(|h| h.set(h.get() + 1));
         let _reset = OwnerReset(&self.owner);
         f(&mut g)
     }

@@ -46,6 +46,12 @@ pub struct Work {
     pub unpins: u64,
     /// `sshm_alloc` calls.
     pub sshm_allocs: u64,
+    /// `sshm_alloc` calls made with a `rust-hv` lock held.
+    pub sshm_allocs_locked: u64,
+    /// `sshm_free` calls (each clears its frames).
+    pub sshm_frees: u64,
+    /// `sshm_free` calls made with a `rust-hv` lock held.
+    pub sshm_frees_locked: u64,
 }
 
 /// When `preempt_check` says yes.
@@ -634,15 +640,20 @@ impl Platform for Machine {
     }
 
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
+        let locked = crate::lock::held() > 0;
         let mut st = self.lock();
         st.work.sshm_allocs += 1;
+        st.work.sshm_allocs_locked += u64::from(locked);
         let m = st.frames.alloc(order, Owner::Sshm)?;
         st.sshm_pages += 1u64 << order;
         Ok(Mfn(m))
     }
 
     fn sshm_free(&self, mfn: Mfn, order: u32) {
+        let locked = crate::lock::held() > 0;
         let mut st = self.lock();
+        st.work.sshm_frees += 1;
+        st.work.sshm_frees_locked += u64::from(locked);
         if order > crate::frame::ORDER_MAX {
             st.violation(format!("sshm_free of order {order}"));
             return;

@@ -27,8 +27,13 @@
 //! (`-ERESTART` with `progress` updated); so does the rollback of a failed
 //! attach, and the teardown at domain death runs in steps of at most as many
 //! entries, each returning `-ERESTART` to Xen's relinquish path until done.
-//! Region creation allocates the whole region (at most the size cap) under
-//! the lock, so that a racing create-or-open never sees a half-built region.
+//! Region-sized work is done with the lock dropped: a new region's room is
+//! reserved against the limits under the lock, its backing allocated (and
+//! cleared) without it, and it is then made visible under the lock, whole
+//! (a racing create-or-open either sees it whole or not at all; the loser
+//! of a race gives its backing back). A freed region's chunks go on a free
+//! list under the lock and are given back (and cleared) after it is
+//! dropped, [`RELEASE_BATCH`] at a time.
 //!
 //! A domain's death is ordered with attach by this lock and `d->is_dying`:
 //! Xen sets `is_dying` before calling the hook, attach checks it with the lock
@@ -54,6 +59,21 @@ use registry::{Attachment, Phase, State};
 /// returns a continuation: 256 entries is at most 512 MiB of 2 MiB entries
 /// or 1 MiB of 4 KiB entries per call.
 pub const BATCH_ENTRIES_MAX: u64 = 256;
+
+/// Freed chunks given back per acquisition of the sshm lock.
+pub const RELEASE_BATCH: usize = 16;
+
+/// Times an attach with `F_CREATE` creates its region and finds it gone
+/// again (unlinked by a racing toolstack) before it gives up (`-EAGAIN`).
+const CREATE_TRIES_MAX: u32 = 3;
+
+/// What [`Sshm::attach_start`] needs.
+enum Start {
+    /// The attachment is recorded, at this index.
+    Ready(usize),
+    /// The region must be created first (with the lock dropped).
+    Create { size: u64, persistent: bool },
+}
 
 /// Run-time limits (boot parameters in Xen), each at most the ABI's hard cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,20 +172,70 @@ impl<P: Platform> Sshm<P> {
             _ => Err(Errno::EOPNOTSUPP),
         };
         debug_assert!(r != Err(Errno::ERESTART) || matches!(op.op, OP_ATTACH | OP_DETACH));
+        self.release(p);
         r
     }
 
-    fn create(&self, p: &P, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
-        let name = op.name()?;
+    /// Gives freed chunks back to the platform (which clears them), with
+    /// the lock dropped, [`RELEASE_BATCH`] per acquisition.
+    fn release(&self, p: &P) {
+        let mut batch = [registry::Chunk { first_page: 0, mfn: hypercall_abi::Mfn(0), order: 0 }; RELEASE_BATCH];
+        loop {
+            let n = self.state.with(|s| s.take_dead(&mut batch));
+            if n == 0 {
+                return;
+            }
+            let mut pages = 0u64;
+            for c in &batch[..n] {
+                p.sshm_free(c.mfn, c.order);
+                pages += 1u64 << c.order;
+            }
+            self.state.with(|s| s.released(pages));
+        }
+    }
+
+    /// Creates a linked region: room reserved under the lock, backing
+    /// allocated without it, the region made visible under it. `-EEXIST`
+    /// if the name is (or meanwhile became) taken.
+    fn new_region(
+        &self,
+        p: &P,
+        name: Name,
+        nr_pages: u64,
+        max_prot: u32,
+        persistent: bool,
+        creator: DomId,
+    ) -> Result<registry::RegionId, Errno> {
         self.state.with(|s| {
             if s.lookup(&name).is_some() {
                 return Err(Errno::EEXIST);
             }
-            let persistent = op.flags & F_PERSISTENT != 0;
-            let r = s.create(p, &self.limits, name, op.nr_pages, op.prot, persistent, target);
+            s.reserve(&self.limits, nr_pages)
+        })?;
+        let chunks = match registry::alloc_backing(p, nr_pages) {
+            Ok(c) => c,
+            Err(e) => {
+                self.state.with(|s| s.unreserve(nr_pages));
+                return Err(e);
+            }
+        };
+        let r = self.state.with(|s| {
+            let r = s.insert_region(name, nr_pages, max_prot, persistent, creator, chunks);
             self.debug_check(s);
-            r.map(|_| 0)
+            r
+        });
+        r.map_err(|(e, chunks)| {
+            for c in &chunks {
+                p.sshm_free(c.mfn, c.order);
+            }
+            e
         })
+    }
+
+    fn create(&self, p: &P, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        let persistent = op.flags & F_PERSISTENT != 0;
+        self.new_region(p, name, op.nr_pages, op.prot, persistent, target).map(|_| 0)
     }
 
     fn unlink(&self, p: &P, op: &StaticShm) -> Result<i64, Errno> {
@@ -250,20 +320,63 @@ impl<P: Platform> Sshm<P> {
     fn attach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
         let name = op.name()?;
         let (d, info) = self.attach_target(p, target)?;
+        let mut created = None;
+        for _ in 0..CREATE_TRIES_MAX {
+            match self.attach_locked(p, &d, info.id, &name, op, created)? {
+                Ok(r) => return r,
+                // Create-or-open of a missing region: created with the lock
+                // dropped, then opened (a racer may have created it first).
+                Err(Start::Create { size, persistent }) => {
+                    // Read-write whatever this attachment's prot: which guest
+                    // happens to start first must not decide what the
+                    // others may do. A read-only region is made with
+                    // `OP_CREATE`.
+                    match self.new_region(p, name, size, PROT_RW, persistent, info.id) {
+                        Ok(id) => created = Some(id),
+                        Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(Start::Ready(_)) => return Err(Errno::EINVAL),
+            }
+        }
+        // Created and unlinked again by a racing toolstack, every time.
+        Err(Errno::EAGAIN)
+    }
+
+    /// The attach under the lock: `Ok(Ok(result))` when done (or
+    /// continued), `Ok(Err(Start::Create))` when its region must be created
+    /// first.
+    fn attach_locked(
+        &self,
+        p: &P,
+        d: &P::Domain,
+        domid: DomId,
+        name: &Name,
+        op: &mut StaticShm,
+        created: Option<registry::RegionId>,
+    ) -> Result<Result<Result<i64, Errno>, Start>, Errno> {
         let gfn = Gfn(op.gfn);
         self.state.with(|s| {
             // Checked again with the lock held: see `# Locking`.
-            if p.domain_info(&d).dying {
+            if p.domain_info(d).dying {
+                if let Some(id) = created {
+                    s.drop_created(p, id);
+                }
                 return Err(Errno::ESRCH);
             }
             let i = if op.progress == 0 {
-                self.attach_start(p, s, info.id, &name, op)?
+                match self.attach_start(p, s, domid, name, op, created) {
+                    Ok(Start::Ready(i)) => i,
+                    Ok(c) => return Ok(Err(c)),
+                    Err(e) => return Err(e),
+                }
             } else {
                 // A continuation: it must match the in-flight record exactly.
-                let i = s.find_attachment(info.id, gfn).ok_or(Errno::ENOENT)?;
+                let i = s.find_attachment(domid, gfn).ok_or(Errno::ENOENT)?;
                 let a = s.attachment(i).ok_or(Errno::ENOENT)?;
                 let r = s.region(a.region).ok_or(Errno::ENOENT)?;
-                if !matches!(a.phase, Phase::Attaching | Phase::RollingBack(_)) || r.name != name {
+                if !matches!(a.phase, Phase::Attaching | Phase::RollingBack(_)) || r.name != *name {
                     // Detached (or replaced) meanwhile: the attach was cancelled.
                     return Err(Errno::ENOENT);
                 }
@@ -273,18 +386,42 @@ impl<P: Platform> Sshm<P> {
                 i
             };
             let r = if s.attachment(i).is_some_and(|a| matches!(a.phase, Phase::RollingBack(_))) {
-                self.attach_rollback(p, s, &d, i, op)
+                self.attach_rollback(p, s, d, i, op)
             } else {
-                self.attach_map(p, s, &d, i, op)
+                self.attach_map(p, s, d, i, op)
             };
             self.debug_check(s);
-            r
+            Ok(Ok(r))
         })
     }
 
-    /// Opens (or with `F_CREATE` creates) the region and records a new
-    /// attachment with nothing mapped yet.
-    fn attach_start(&self, p: &P, s: &mut State, domid: DomId, name: &Name, op: &StaticShm) -> Result<usize, Errno> {
+    /// Opens the region and records a new attachment with nothing mapped
+    /// yet; with `F_CREATE` and no such region, asks for it to be created
+    /// first (`Start::Create`). `created` is the region this attach created
+    /// on an earlier pass: it goes again if the attach fails now.
+    fn attach_start(
+        &self,
+        p: &P,
+        s: &mut State,
+        domid: DomId,
+        name: &Name,
+        op: &StaticShm,
+        created: Option<registry::RegionId>,
+    ) -> Result<Start, Errno> {
+        let r = Self::attach_start_inner(s, domid, name, op, created);
+        if let (Err(_), Some(id)) = (&r, created) {
+            s.drop_created(p, id);
+        }
+        r
+    }
+
+    fn attach_start_inner(
+        s: &mut State,
+        domid: DomId,
+        name: &Name,
+        op: &StaticShm,
+        created: Option<registry::RegionId>,
+    ) -> Result<Start, Errno> {
         let gfn = Gfn(op.gfn);
         s.check_new_attachment(domid, gfn, op.nr_pages)?;
         let end = op.offset.checked_add(op.nr_pages).ok_or(Errno::EINVAL)?;
@@ -306,16 +443,11 @@ impl<P: Platform> Sshm<P> {
                 if end > r.nr_pages {
                     return Err(Errno::EINVAL);
                 }
-                (id, false)
+                (id, created == Some(id))
             }
             None if op.flags & F_CREATE != 0 => {
                 let size = if op.size_pages == 0 { end } else { op.size_pages };
-                let persistent = op.flags & F_PERSISTENT != 0;
-                // The region is created read-write whatever this attachment's
-                // prot: which guest happens to start first must not decide
-                // what the others may do. A read-only region is made with
-                // `OP_CREATE`.
-                (s.create(p, &self.limits, *name, size, PROT_RW, persistent, domid)?, true)
+                return Ok(Start::Create { size, persistent: op.flags & F_PERSISTENT != 0 });
             }
             None => return Err(Errno::ENOENT),
         };
@@ -332,15 +464,8 @@ impl<P: Platform> Sshm<P> {
             phase: Phase::Attaching,
             created_region: created,
         };
-        match s.insert_attachment(a) {
-            Ok(i) => Ok(i),
-            Err(e) => {
-                if created {
-                    let _ = s.unlink(p, name);
-                }
-                Err(e)
-            }
-        }
+        // On failure `attach_start` drops a region this attach created.
+        s.insert_attachment(a).map(Start::Ready)
     }
 
     /// Maps the next batch of attachment `i`. On failure unmaps everything
@@ -445,7 +570,7 @@ impl<P: Platform> Sshm<P> {
     /// reference; regions nothing else keeps alive are freed.
     pub fn domain_destroy(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
         let domid = p.domain_info(d).id;
-        self.state.with(|s| {
+        let r = self.state.with(|s| {
             let mut budget = BATCH_ENTRIES_MAX;
             let r = loop {
                 let Some(i) = s.first_of(domid) else { break Ok(()) };
@@ -469,7 +594,9 @@ impl<P: Platform> Sshm<P> {
             debug_assert!(r.is_err() || s.first_of(domid).is_none());
             self.debug_check(s);
             r
-        })
+        });
+        self.release(p);
+        r
     }
 }
 

@@ -169,8 +169,21 @@ pub(super) struct State {
     names: Vec<(Name, RegionId)>,
     /// Sorted by `(domid, gfn)`; a domain's attachments never overlap.
     attachments: Vec<Attachment>,
-    /// Backing pages of all live regions.
+    /// Backing pages of all live regions and of freed chunks not yet
+    /// given back ([`State::dead`]).
     pages: u64,
+    /// Reserved for regions being created (see [`State::reserve`]).
+    reserved_pages: u64,
+    reserved_regions: usize,
+    /// Chunks of freed regions, given back to the platform (and cleared)
+    /// with the lock dropped: clearing a region is region-sized work.
+    /// Its capacity always covers every live chunk, so freeing a region
+    /// never allocates.
+    dead: Vec<Chunk>,
+    /// Chunks of all live regions.
+    live_chunks: usize,
+    /// Pages taken off the free list and being given back right now.
+    releasing: u64,
 }
 
 /// Counters, for tests and `xl sshm-list` totals.
@@ -227,40 +240,68 @@ impl State {
         Some((self.region(id)?, rest))
     }
 
-    /// Creates a linked region of `nr_pages`, allocating all its backing:
-    /// 2 MiB chunks at every 512-aligned region offset with 512 pages left
-    /// (when the heap has one), 4 KiB frames elsewhere.
-    #[expect(clippy::too_many_arguments, reason = "the region's fields, each checked once here")]
-    pub(super) fn create<P: Platform>(
-        &mut self,
-        p: &P,
-        limits: &Limits,
-        name: Name,
-        nr_pages: u64,
-        max_prot: u32,
-        persistent: bool,
-        creator: DomId,
-    ) -> Result<RegionId, Errno> {
-        debug_assert!(self.lookup(&name).is_none());
+    /// Reserves room for a new region of `nr_pages` against the limits, so
+    /// that its backing can be allocated with the lock dropped: `-EINVAL`
+    /// for 0 pages, `-E2BIG` past the region cap, `-ENOSPC` past the region
+    /// count or the memory cap. [`State::insert_region`] or
+    /// [`State::unreserve`] ends the reservation.
+    pub(super) fn reserve(&mut self, limits: &Limits, nr_pages: u64) -> Result<(), Errno> {
         if nr_pages == 0 {
             return Err(Errno::EINVAL);
         }
         if nr_pages > limits.region_pages_max {
             return Err(Errno::E2BIG);
         }
-        if self.regions.len() >= limits.regions_max as usize {
+        let regions = self.regions.len().checked_add(self.reserved_regions).ok_or(Errno::ENOSPC)?;
+        if regions >= limits.regions_max as usize {
             return Err(Errno::ENOSPC);
         }
-        let pages = self.pages.checked_add(nr_pages).ok_or(Errno::ENOSPC)?;
+        let pages =
+            self.pages.checked_add(self.reserved_pages).and_then(|p| p.checked_add(nr_pages)).ok_or(Errno::ENOSPC)?;
         if pages > limits.total_pages_max {
             return Err(Errno::ENOSPC);
         }
-        self.regions.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        self.names.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        let chunks = alloc_backing(p, nr_pages)?;
+        self.reserved_regions += 1;
+        self.reserved_pages += nr_pages;
+        Ok(())
+    }
 
+    /// Ends a reservation of [`State::reserve`].
+    pub(super) fn unreserve(&mut self, nr_pages: u64) {
+        debug_assert!(self.reserved_regions > 0 && self.reserved_pages >= nr_pages);
+        self.reserved_regions = self.reserved_regions.saturating_sub(1);
+        self.reserved_pages = self.reserved_pages.saturating_sub(nr_pages);
+    }
+
+    /// Makes a reserved region with its backing (from [`alloc_backing`])
+    /// linked under `name`, ending the reservation. `-EEXIST` if the name
+    /// was taken meanwhile, `-ENOMEM` if the tables cannot grow; the
+    /// backing then comes back to be freed with the lock dropped.
+    pub(super) fn insert_region(
+        &mut self,
+        name: Name,
+        nr_pages: u64,
+        max_prot: u32,
+        persistent: bool,
+        creator: DomId,
+        chunks: Vec<Chunk>,
+    ) -> Result<RegionId, (Errno, Vec<Chunk>)> {
+        self.unreserve(nr_pages);
+        if self.lookup(&name).is_some() {
+            return Err((Errno::EEXIST, chunks));
+        }
+        // Room for every live chunk on the free list, so that freeing a
+        // region (under the lock) never allocates.
+        let room = self.live_chunks.saturating_add(chunks.len());
+        if self.regions.try_reserve(1).is_err()
+            || self.names.try_reserve(1).is_err()
+            || self.dead.try_reserve(room).is_err()
+        {
+            return Err((Errno::ENOMEM, chunks));
+        }
         let id = self.next_id;
         self.next_id += 1;
+        self.live_chunks = room;
         let region = Region {
             id,
             name,
@@ -278,7 +319,7 @@ impl State {
         self.regions.push(region);
         let at = self.names.partition_point(|(n, _)| n < &name);
         self.names.insert(at, (name, id));
-        self.pages = pages;
+        self.pages += nr_pages;
         Ok(id)
     }
 
@@ -294,8 +335,9 @@ impl State {
         Ok(())
     }
 
-    /// Frees `id` if nothing keeps it alive any more.
-    fn maybe_free<P: Platform>(&mut self, p: &P, id: RegionId) {
+    /// Frees `id` if nothing keeps it alive any more: its chunks go on the
+    /// free list, given back by [`State::take_dead`]'s caller.
+    fn maybe_free<P: Platform>(&mut self, _p: &P, id: RegionId) {
         let Some(i) = self.region_index(id) else { return };
         if !self.regions[i].should_free() {
             return;
@@ -306,11 +348,28 @@ impl State {
                 self.names.remove(j);
             }
         }
-        for c in &r.chunks {
-            p.sshm_free(c.mfn, c.order);
-        }
-        debug_assert!(self.pages >= r.nr_pages);
-        self.pages = self.pages.saturating_sub(r.nr_pages);
+        debug_assert!(self.dead.capacity() - self.dead.len() >= r.chunks.len());
+        self.live_chunks -= r.chunks.len();
+        // Within the capacity reserved at creation: no allocation.
+        self.dead.extend_from_slice(&r.chunks);
+    }
+
+    /// Moves up to `out.len()` freed chunks into `out` for the caller to
+    /// give back with the lock dropped; how many.
+    pub(super) fn take_dead(&mut self, out: &mut [Chunk]) -> usize {
+        let n = out.len().min(self.dead.len());
+        let from = self.dead.len() - n;
+        out[..n].copy_from_slice(&self.dead[from..]);
+        self.dead.truncate(from);
+        self.releasing += out[..n].iter().map(|c| 1u64 << c.order).sum::<u64>();
+        n
+    }
+
+    /// `pages` of chunks from [`State::take_dead`] were given back.
+    pub(super) fn released(&mut self, pages: u64) {
+        debug_assert!(self.pages >= pages && self.releasing >= pages);
+        self.pages = self.pages.saturating_sub(pages);
+        self.releasing = self.releasing.saturating_sub(pages);
     }
 
     // ---- attachments ----
@@ -404,6 +463,17 @@ impl State {
         self.maybe_free(p, a.region);
     }
 
+    /// Drops region `id`, created by an attach that then failed, if nobody
+    /// else came to use it meanwhile (create-or-open is atomic as seen by
+    /// its caller).
+    pub(super) fn drop_created<P: Platform>(&mut self, p: &P, id: RegionId) {
+        let Some(r) = self.region(id) else { return };
+        if r.linked && !r.used && r.nr_attachments == 0 {
+            let name = r.name;
+            let _ = self.unlink(p, &name);
+        }
+    }
+
     /// Marks the region of a fully mapped attachment as used.
     pub(super) fn mark_used(&mut self, id: RegionId) {
         if let Some(r) = self.region_mut(id) {
@@ -422,10 +492,17 @@ impl State {
         if !self.names.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err("names not strictly sorted");
         }
-        if self.regions.len() > limits.regions_max as usize || self.pages > limits.total_pages_max {
+        if self.regions.len() + self.reserved_regions > limits.regions_max as usize
+            || self.pages + self.reserved_pages > limits.total_pages_max
+        {
             return Err("over a limit");
         }
-        let mut pages = 0u64;
+        let mut pages: u64 = self.releasing + self.dead.iter().map(|c| 1u64 << c.order).sum::<u64>();
+        if self.regions.iter().map(|r| r.chunks.len()).sum::<usize>() != self.live_chunks
+            || self.dead.capacity() < self.dead.len() + self.live_chunks
+        {
+            return Err("free list cannot take every live chunk");
+        }
         let mut linked = 0usize;
         for r in &self.regions {
             pages += r.nr_pages;
@@ -498,7 +575,7 @@ impl State {
 }
 
 /// Allocates backing for `nr_pages`, largest chunks first, all or nothing.
-fn alloc_backing<P: Platform>(p: &P, nr_pages: u64) -> Result<Vec<Chunk>, Errno> {
+pub(super) fn alloc_backing<P: Platform>(p: &P, nr_pages: u64) -> Result<Vec<Chunk>, Errno> {
     let mut chunks: Vec<Chunk> = Vec::new();
     // A good guess: all 2 MiB chunks plus the 4 KiB tail. Fallbacks grow it.
     let guess = nr_pages / SUPERPAGE + nr_pages % SUPERPAGE;
