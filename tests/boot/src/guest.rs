@@ -834,6 +834,10 @@ impl Node {
             let mut n = 0;
             while let Some(h) = self.recv_one() {
                 n += 1;
+                if h.len > SIZE_MAX {
+                    say!(self.hc, "not echoing {} bytes from dom {} (at most {SIZE_MAX})", h.len, h.source.domain);
+                    continue;
+                }
                 // SAFETY: RX is not borrowed anywhere else now.
                 let rx = unsafe { &(*addr_of_mut!(RX)).0 };
                 phys_write(tx(), &rx[..h.len as usize]);
