@@ -55,7 +55,7 @@ kill "$qemu" 2>/dev/null || true
 wait "$qemu" 2>/dev/null || true
 secs=$(($(date +%s) - start))
 
-clean() { sed -E 's/\r$//' "$log"; }
+clean() { tr -d '\r' <"$log"; }
 clean | grep -aE '^(PASS |FAIL |RETRY |e2e: [0-9]+ passed, [0-9]+ failed$)' >"$results" || true
 # Each guest's console, which dom0 printed as "GUESTLOG name: line".
 clean | awk '/^GUESTLOG [^ ]+: / { n = $2; sub(/:$/, "", n); l = $0; sub(/^GUESTLOG [^ ]+: /, "", l); print l > (dir "/guest-" n ".log") }' dir="$out"

@@ -120,6 +120,17 @@ destroy_all() {
     for n in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$n" 2>/dev/null; done
 }
 
+# reset_host: destroys every guest and unlinks every region, so that one
+# failed scenario does not fail the next ones too; says what it removed.
+reset_host() {
+    left=$(xl list | awk 'NR > 2 { print $1 }' | tr '\n' ' ')
+    [ -z "$left" ] || { log "reset: destroying $left"; destroy_all; }
+    for r in $(xl sshm-list | awk 'NR > 1 { print $1 }'); do
+        log "reset: unlinking region $r"
+        xl sshm-unlink "$r"
+    done
+}
+
 # summary: the closing line.
 summary() {
     [ $RETRIES -eq 0 ] || echo "e2e: $RETRIES guest boot(s) retried"
