@@ -39,9 +39,10 @@ if [ ! -f config/Tools.mk ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$FLAGS" ]; th
 fi
 # What xl needs (the headers, the libraries, xl itself) and the daemons and
 # helpers xencommons starts on a host (xenstored, xenconsoled,
-# xen-init-dom0), which the e2e test's dom0 runs. iasl's warnings about the
+# xen-init-dom0), which the e2e test's dom0 runs, and tools/misc, where
+# xen-v4v (V4V firewall rules and statistics) lives. iasl's warnings about the
 # DSDT and make's chatter go to the log.
-DIRS="tools/include tools/libs tools/xl tools/xenstore tools/console tools/helpers"
+DIRS="tools/include tools/libs tools/xl tools/xenstore tools/console tools/helpers tools/misc"
 start=$(date +%s)
 for d in $DIRS; do
     make -s -C "$d" -j"$(nproc)" all >> "$LOG" 2>&1 \

@@ -6,6 +6,7 @@
 #  - xl's command table has sshm-list and sshm-unlink: `xl` with no
 #    subcommand prints the table before it opens a libxl context;
 #  - libxenctrl, libxenlight and libxlutil export the new calls;
+#  - xen-v4v is installed and rejects a bad argument;
 #  - the patched libxlutil parses every config in libxl-glue/examples;
 #  - it rejects bad static_shm lists with the exact messages.
 #
@@ -53,6 +54,20 @@ syms() {
 syms libxenctrl xc_sshm_create xc_sshm_attach xc_sshm_detach xc_sshm_unlink xc_sshm_info xc_sshm_list
 syms libxenlight libxl_sshm_list libxl_sshm_unlink libxl_sshminfo_list_free libxl_static_shm_init libxl_static_shm_dispose
 syms libxlutil xlu_sshm_parse xlu_sshm_parse_list
+
+# 2b. xen-v4v (tools/misc) is installed and names a bad argument before it
+#     asks the hypervisor anything.
+V4V=$DEST/usr/sbin/xen-v4v
+if [ -x "$V4V" ]; then
+    out=$("$V4V" fw-add src=1 2>&1) && rc=0 || rc=$?
+    if [ "$rc" = 2 ] && [ "$out" = "xen-v4v: unknown argument 'src'" ]; then
+        ok "xen-v4v rejects fw-add src=1: $out"
+    else
+        bad "xen-v4v fw-add src=1: exit $rc, '$out'"
+    fi
+else
+    bad "no $V4V"
+fi
 
 # 3. The examples, parsed by the installed (patched) libxlutil as xl create
 #    does (xl -N create would need a hypervisor).

@@ -104,7 +104,7 @@ cpio_gz() { # cpio_gz DIR OUT LEVEL
 # --- dom0 tools built over the patched libraries ------------------------------
 H=$B/helpers
 mkdir -p "$H"
-for c in "$HERE"/dom0/*.c "$ROOT"/libxl-glue/tools/misc/*.c; do
+for c in "$HERE"/dom0/*.c; do
     [ -f "$c" ] || continue
     n=$(basename "$c" .c)
     gcc -O2 -Wall -Wextra -Werror -I "$TOOLS/usr/include" -o "$H/$n" "$c" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Generates "tools: static_shm in libxenctrl, libxl and xl" from libxl-glue/:
+# Generates "tools: static_shm in libxenctrl, libxl and xl" (and the V4V
+# control tool xen-v4v) from libxl-glue/:
 # the new C files are copied as they are (they are also what libxl-glue's
 # tests run against the simulator) and libxl-glue/xen/tools-sshm.diff adds
 # the hooks in existing files (Makefiles, headers, IDL, libxl_create.c,
@@ -11,7 +12,7 @@ TREE=$1 ROOT=$2
 . "$(dirname "$0")/commit.sh"
 G=$ROOT/libxl-glue
 for f in tools/libs/ctrl/xc_sshm.c tools/libs/util/libxlu_sshm.c \
-         tools/libs/light/libxl_sshm.c tools/xl/xl_sshm.c; do
+         tools/libs/light/libxl_sshm.c tools/xl/xl_sshm.c tools/misc/xen-v4v.c; do
     cp "$G/$f" "$TREE/$f"
     git -C "$TREE" add "$f"
 done
@@ -36,6 +37,8 @@ Adds the toolstack side of XEN_DOMCTL_static_shm:
   error explained.  Nothing is kept in xenstore and destroy needs no step:
   the hypervisor is the only source of truth and detaches dying domains.
 - xl: sshm-list and sshm-unlink, and the xl.cfg(5) and xl(1) text.
+- xen-v4v: the control domain's V4V statistics and firewall rules
+  (info, fw-add, fw-del, fw-list) over libxencall.
 
 Signed-off-by: rust-hv developers <rust-hv@localhost>
 MSG
