@@ -7,7 +7,7 @@
 # (tests/boot/README.md lists the roles and keys). They print
 # `v4v-guest: ...` lines on I/O port 0xE9, which Xen puts in its console
 # ring as `(dN) v4v-guest: ...`; this script reads them with `xl dmesg`
-# (wait_dmesg, dmesg_of). Dom0 creates a receiver first, reads its id with
+# (wait_dmesg, and a snapshot of its output). Dom0 creates a receiver first, reads its id with
 # `xl domid` and passes it to the senders (peer=); receivers learn their
 # senders' ids from the source Xen stamps on each message.
 #
@@ -30,12 +30,24 @@ v4v_pass() { V4V_DONE="$V4V_DONE $1"; pass "$1"; }
 v4v_fail() { V4V_DONE="$V4V_DONE $1"; fail "$1" "$2"; }
 v4v_result() { if [ -z "$2" ]; then v4v_pass "$1"; else v4v_fail "$1" "$2"; fi; }
 
-# v4v_lines ID: the v4v-guest lines guest ID printed, without the prefix.
-v4v_lines() { dmesg_of "$1" | sed -n 's/^v4v-guest: //p'; }
+# `xl dmesg` copies Xen's whole console ring, which takes seconds under TCG
+# on a busy host: the guests' lines are read from a snapshot, taken after
+# every wait (v4v_wait) and where a fresh count is needed (v4v_snap).
+V4V_SNAP=/tmp/v4v-dmesg
+v4v_snap() { xl dmesg | sed 's/\r$//' >"$V4V_SNAP"; }
+# v4v_lines ID: the v4v-guest lines guest ID printed (as of the snapshot),
+# without the prefix.
+v4v_lines() { grep -a "^(d$1) v4v-guest: " "$V4V_SNAP" 2>/dev/null | sed "s/^(d$1) v4v-guest: //"; }
 # v4v_tail ID: its last two lines, for failure reasons.
 v4v_tail() { v4v_lines "$1" | tail -n 2 | tr '\n' '|'; }
-# v4v_wait ID REGEX [SECS]: waits for a line of guest ID matching REGEX.
-v4v_wait() { wait_dmesg "$1" "v4v-guest: $2" "${3:-$V4V_WAIT}"; }
+# v4v_wait ID REGEX [SECS]: waits for a line of guest ID matching REGEX,
+# then takes a snapshot.
+v4v_wait() {
+    wait_dmesg "$1" "v4v-guest: $2" "${3:-$V4V_WAIT}"
+    v_rc=$?
+    v4v_snap
+    return $v_rc
+}
 # v4v_field ID REGEX KEY: KEY=value from the last line of ID matching REGEX.
 v4v_field() { v4v_lines "$1" | grep -E "$2" | tail -n 1 | sed -n "s/.* $3=\([0-9]*\).*/\1/p"; }
 # v4v_msgs R S PORT: messages receiver R counted from S's PORT (its last
@@ -233,6 +245,7 @@ v4v_firewall_and_destroy() {
     # Reject t1 -> r; t2 -> r must go on.
     v_err=""
     v_out=$(xen-v4v fw-add src_domain="$v_t1" dst_domain="$V4V_R" action=reject 2>&1) || v_err="fw-add: $v_out"
+    v4v_snap
     v_n2=$(v4v_msgs "$V4V_R" "$v_t2" 5)
     v4v_wait "$v_t1" "send to dom $V4V_R port 5 refused: -ECONNREFUSED \(111\)" 30 ||
         v_err="$v_err t1 not refused: $(v4v_tail "$v_t1")"
@@ -258,6 +271,7 @@ v4v_firewall_and_destroy() {
     log "v4v: t1: $(v4v_lines "$v_t1" | grep -E 'refused|accepted' | tr '\n' '|')"
 
     # Destroy a sender mid-traffic: the receiver keeps getting the other's.
+    v4v_snap
     v_n2=$(v4v_msgs "$V4V_R" "$v_t2" 5)
     v_err=$(v4v_destroy v4v-t1)
     v4v_wait "$V4V_R" "dom $v_t2 port 5 msgs $((v_n2 + 40))\$" 30 ||
