@@ -158,6 +158,19 @@ pub trait Platform: Sync + Sized {
     /// Whether `src` may send to, or learn about the rings of, `dst`
     /// (`xsm_v4v_send`). `Err` is the policy's errno, returned as is.
     fn xsm_v4v_send(&self, src: &Self::Domain, dst: &Self::Domain) -> Result<(), Errno>;
+    /// Whether `caller` may add, delete or list V4V firewall rules
+    /// (`xsm_v4v_firewall`): system-wide policy, so the dummy policy allows
+    /// the control domain only (`-EPERM` for others, `XSM_PRIV`); FLASK
+    /// checks `v4v:firewall` against Xen's label.
+    fn xsm_v4v_firewall(&self, caller: &Self::Domain) -> Result<(), Errno>;
+    /// Whether `caller` may use the static shared memory regions, which
+    /// belong to no guest but to the sshm pseudo-domain: create, open
+    /// (attach), unlink, list or inspect them. Asked on top of the
+    /// domctl's own check on its envelope domain (the target of an attach),
+    /// so an operation is checked against everything it touches (Xen:
+    /// `xsm_domctl` on `dom_sshm`; the dummy policy allows the control
+    /// domain only, FLASK checks `domain2:static_shm` on `dom_sshm`'s label).
+    fn xsm_sshm_regions(&self, caller: &Self::Domain) -> Result<(), Errno>;
 
     // ---- events and scheduling ----
 

@@ -337,6 +337,12 @@ pub enum XsmHook {
     V4vRegister,
     /// [`Platform::xsm_v4v_send`].
     V4vSend,
+    /// [`Platform::xsm_v4v_firewall`] (on top of the dummy policy's
+    /// control-domain-only rule).
+    V4vFirewall,
+    /// [`Platform::xsm_sshm_regions`] (on top of the dummy policy's
+    /// control-domain-only rule).
+    SshmRegions,
 }
 
 /// The simulated XSM policy: Xen's dummy policy (allow) unless a test makes
@@ -345,6 +351,12 @@ pub enum XsmHook {
 struct Xsm {
     register_deny: Option<Errno>,
     send_deny: Option<Errno>,
+    firewall_deny: Option<Errno>,
+    sshm_regions_deny: Option<Errno>,
+    /// How many times [`Platform::xsm_sshm_regions`] was asked.
+    sshm_regions_asked: u64,
+    /// The last caller [`Platform::xsm_v4v_firewall`] was asked about.
+    firewall_last: Option<DomId>,
     /// The last question asked of each hook: `(caller, partner)` and
     /// `(src, dst)`.
     register_last: Option<(DomId, Option<DomId>)>,
@@ -418,6 +430,8 @@ impl Machine {
         match hook {
             XsmHook::V4vRegister => x.register_deny = e,
             XsmHook::V4vSend => x.send_deny = e,
+            XsmHook::V4vFirewall => x.firewall_deny = e,
+            XsmHook::SshmRegions => x.sshm_regions_deny = e,
         }
     }
 
@@ -425,6 +439,16 @@ impl Machine {
     /// `(caller, partner)`.
     pub fn xsm_v4v_register_last(&self) -> Option<(DomId, Option<DomId>)> {
         self.xsm.lock().unwrap_or_else(|e| e.into_inner()).register_last
+    }
+
+    /// How many times [`Platform::xsm_sshm_regions`] was asked.
+    pub fn xsm_sshm_regions_asked(&self) -> u64 {
+        self.xsm.lock().unwrap_or_else(|e| e.into_inner()).sshm_regions_asked
+    }
+
+    /// The last caller [`Platform::xsm_v4v_firewall`] was asked about.
+    pub fn xsm_v4v_firewall_last(&self) -> Option<DomId> {
+        self.xsm.lock().unwrap_or_else(|e| e.into_inner()).firewall_last
     }
 
     /// The last question asked of [`Platform::xsm_v4v_send`]: `(src, dst)`.
@@ -873,6 +897,28 @@ impl Platform for Machine {
         let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
         x.send_last = Some(q);
         x.send_deny.map_or(Ok(()), Err)
+    }
+
+    fn xsm_v4v_firewall(&self, caller: &Dom) -> Result<(), Errno> {
+        let info = caller.info();
+        let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
+        x.firewall_last = Some(info.id);
+        // The dummy policy: XSM_PRIV, the control domain only.
+        if !info.control {
+            return Err(Errno::EPERM);
+        }
+        x.firewall_deny.map_or(Ok(()), Err)
+    }
+
+    fn xsm_sshm_regions(&self, caller: &Dom) -> Result<(), Errno> {
+        let control = caller.info().control;
+        let mut x = self.xsm.lock().unwrap_or_else(|e| e.into_inner());
+        x.sshm_regions_asked += 1;
+        // The dummy policy: the control domain only.
+        if !control {
+            return Err(Errno::EPERM);
+        }
+        x.sshm_regions_deny.map_or(Ok(()), Err)
     }
 
     fn preempt_check(&self) -> bool {

@@ -570,3 +570,77 @@ fn finding_03_region_work_outside_the_sshm_lock() {
     assert_eq!((w.sshm_allocs_locked, w.sshm_frees_locked), (0, 0), "{w:?}");
     env.sim.check_all_invariants().unwrap();
 }
+
+/// Finding 8, V4V: the firewall sub-ops had no XSM hook (only a hard-coded
+/// control-domain check), so a FLASK policy could neither grant nor refuse
+/// them. They now ask `xsm_v4v_firewall` (dummy policy: the control domain
+/// only, `-EPERM`), whose FLASK permission is `v4v:firewall` on Xen.
+#[test]
+fn finding_08_firewall_ops_ask_xsm() {
+    use simulator::XsmHook;
+    let s = sim(4096, 0x0008);
+    let ctl = s.create_domain(DomainKind::Pvh, 64, true).unwrap();
+    let a = dom(&s, 64);
+    let rule = fw_rule(a.0, DOMID_ANY, FW_REJECT);
+    put(&s, ctl, ARG, &rule);
+    put(&s, a, ARG, &rule);
+    // The dummy policy.
+    assert_eq!(op(&s, a, OP_FW_ADD, [ARG, 0, 0, 0]), err(Errno::EPERM));
+    assert_eq!(s.machine().xsm_v4v_firewall_last(), Some(a));
+    assert_eq!(op(&s, ctl, OP_FW_ADD, [ARG, 0, 0, 0]), 0);
+    // A policy that refuses even the control domain is obeyed, for every
+    // firewall sub-op, before anything is read or changed.
+    s.machine().set_xsm_deny(XsmHook::V4vFirewall, Some(Errno::EACCES));
+    for cmd in [OP_FW_ADD, OP_FW_DEL, OP_FW_LIST] {
+        let args = if cmd == OP_FW_LIST { [0x4000, 0, 1, 0] } else { [ARG, 0, 0, 0] };
+        assert_eq!(op(&s, ctl, cmd, args), err(Errno::EACCES), "cmd {cmd}");
+    }
+    s.machine().set_xsm_deny(XsmHook::V4vFirewall, None);
+    assert_eq!(fw_list(&s, ctl), [rule]);
+    check(&s);
+}
+
+/// Finding 8, static shared memory: one `static_shm` permission on the
+/// envelope domain gated everything, so a caller allowed to manage one
+/// guest could create, unlink, list and inspect every tenant's regions and
+/// attach any of them into its guest. The regions belong to the sshm
+/// pseudo-domain; every sub-op that touches them (all but detach) now also
+/// asks the policy about that (`xsm_domctl` on `dom_sshm`: FLASK
+/// `domain2:static_shm` on its label), so an attach is checked against both
+/// its target and the regions.
+#[test]
+fn finding_08_sshm_sub_ops_checked_against_the_regions() {
+    use hypercall_abi::sshm::{OP_INFO, OP_LIST, PROT_RW};
+    use simulator::XsmHook;
+    let env = sshm_common::Env::small(0x0088);
+    let m = env.sim.machine();
+    let g = env.guest(DomainKind::Hvm, 64);
+    env.create("mine", 4, PROT_RW, true).unwrap();
+    env.call(g, &sshm_common::attach("mine", 4, 0, sshm_common::SHM_GFN, PROT_RW)).unwrap();
+    let asked = m.xsm_sshm_regions_asked();
+    assert!(asked >= 2, "create and attach asked");
+    // A policy under which this toolstack may manage g but not the regions.
+    m.set_xsm_deny(XsmHook::SshmRegions, Some(Errno::EACCES));
+    let info = hypercall_abi::sshm::StaticShm { buffer: sshm_common::BUF_GPA, ..sshm_common::op(OP_INFO, "mine") };
+    let list = hypercall_abi::sshm::StaticShm {
+        op: OP_LIST,
+        buffer: sshm_common::BUF_GPA,
+        nr_entries: 1,
+        ..Default::default()
+    };
+    for (what, target, o) in [
+        ("create", env.dom0, sshm_common::create("other", 4, PROT_RW, true)),
+        ("open", g, sshm_common::attach("mine", 1, 0, sshm_common::SHM_GFN + 8, PROT_RW)),
+        ("create-or-open", g, sshm_common::open("new", 1, sshm_common::SHM_GFN + 16, PROT_RW, false)),
+        ("unlink", env.dom0, sshm_common::unlink("mine")),
+        ("info", env.dom0, info),
+        ("list", env.dom0, list),
+    ] {
+        assert_eq!(env.call(target, &o), Err(Errno::EACCES), "{what}");
+    }
+    // Detach touches only the target's own attachment.
+    env.call(g, &sshm_common::detach("mine", sshm_common::SHM_GFN)).unwrap();
+    m.set_xsm_deny(XsmHook::SshmRegions, None);
+    assert_eq!(env.info("mine").map(|e| e.nr_attachments), Ok(0), "nothing changed meanwhile");
+    env.sim.check_all_invariants().unwrap();
+}

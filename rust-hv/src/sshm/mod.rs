@@ -161,6 +161,14 @@ impl<P: Platform> Sshm<P> {
     /// it wrote; every other op returns 0.
     pub fn domctl(&self, p: &P, caller: &P::Domain, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
         op.validate()?;
+        // The domctl's XSM check was on its envelope domain only. Every
+        // sub-op but detach also touches the regions, which are global and
+        // belong to the pseudo-domain: the policy is asked about that too
+        // (an attach is then checked against both the target and the
+        // regions). Detach touches only the target's own attachment.
+        if op.op != OP_DETACH {
+            p.xsm_sshm_regions(caller)?;
+        }
         let r = match op.op {
             OP_CREATE => self.create(p, target, op),
             OP_ATTACH => self.attach(p, target, op),

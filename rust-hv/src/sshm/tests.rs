@@ -143,6 +143,12 @@ impl Platform for Mock {
     fn xsm_v4v_send(&self, _src: &DomId, _dst: &DomId) -> Result<(), Errno> {
         Ok(())
     }
+    fn xsm_v4v_firewall(&self, _caller: &DomId) -> Result<(), Errno> {
+        Ok(())
+    }
+    fn xsm_sshm_regions(&self, _caller: &DomId) -> Result<(), Errno> {
+        Ok(())
+    }
     fn send_virq(&self, _d: &DomId, _virq: u32) {}
     fn preempt_check(&self) -> bool {
         false

@@ -664,9 +664,9 @@ impl<P: Platform> V4v<P> {
     // ---- firewall ----
 
     fn firewall(&self, p: &P, caller: &P::Domain, cmd: u32, args: [u64; 4]) -> Result<i64, Errno> {
-        if !p.domain_info(caller).control {
-            return Err(Errno::EPERM);
-        }
+        // System-wide policy: the XSM hook decides who may read or change
+        // it (the dummy policy: the control domain only, `-EPERM`).
+        p.xsm_v4v_firewall(caller)?;
         let check_rule = |r: &FwRule| -> Result<(), Errno> {
             r.validate()?;
             for d in [r.src_domain, r.dst_domain] {

@@ -254,6 +254,18 @@ impl Platform for Xen {
         errno(unsafe { b::rust_hv_xsm_v4v_send(src.ptr().cast_const(), dst.ptr().cast_const()) })
     }
 
+    fn xsm_v4v_firewall(&self, caller: &Domain) -> Result<(), Errno> {
+        // SAFETY: `caller` holds a reference, so the domain is alive for the
+        // call; the XSM hook only reads it.
+        errno(unsafe { b::rust_hv_xsm_v4v_firewall(caller.ptr().cast_const()) })
+    }
+
+    fn xsm_sshm_regions(&self, caller: &Domain) -> Result<(), Errno> {
+        // SAFETY: `caller` holds a reference, so the domain is alive for the
+        // call; the XSM hook only reads it.
+        errno(unsafe { b::rust_hv_xsm_sshm_regions(caller.ptr().cast_const()) })
+    }
+
     fn send_virq(&self, d: &Domain, virq: u32) {
         // SAFETY: `d` is alive; Xen checks the VIRQ number.
         unsafe { b::rust_hv_send_virq(d.ptr(), virq) }
