@@ -329,11 +329,13 @@ impl<P: Platform> Sshm<P> {
         let name = op.name()?;
         let (d, info) = self.attach_target(p, target)?;
         let mut created = None;
-        for _ in 0..CREATE_TRIES_MAX {
+        for attempt in 1..=CREATE_TRIES_MAX {
             match self.attach_locked(p, &d, info.id, &name, op, created)? {
                 Ok(r) => return r,
                 // Create-or-open of a missing region: created with the lock
                 // dropped, then opened (a racer may have created it first).
+                // Not on the last attempt, which could not open it.
+                Err(Start::Create { .. }) if attempt == CREATE_TRIES_MAX => break,
                 Err(Start::Create { size, persistent }) => {
                     // Read-write whatever this attachment's prot: which guest
                     // happens to start first must not decide what the
