@@ -30,7 +30,7 @@
 //!
 //! | lock | protects | order |
 //! |---|---|---|
-//! | `V4v::table` (L1, global) | the ring index (ring id → generation), per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
+//! | `V4v::table` (L1, global) | the ring index (ring id → generation) and the partner index, per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
 //! | `V4v::buckets[i]` (L2, per bucket of rings) | everything about the rings in the bucket (ring generation `g` lives in bucket `g % RING_LOCKS`): pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics | after L1, at most one at a time |
 //!
 //! L1 is only ever held for index look-ups and updates of small bounded
@@ -140,6 +140,10 @@ impl DomState {
 struct Table {
     /// Sorted by key: `(key, generation)`.
     rings: Vec<(Key, u64)>,
+    /// The rings registered for one partner, by partner: `(partner, key)`,
+    /// sorted. A domain's own rings are contiguous in `rings`; this finds
+    /// the rings naming it without a walk of every ring.
+    by_partner: Vec<(u16, Key)>,
     /// Sorted by id.
     doms: Vec<DomState>,
     fw: Vec<FwRule>,
@@ -150,6 +154,31 @@ struct Table {
 }
 
 impl Table {
+    /// Removes ring `i` of the index (and its partner entry).
+    fn remove_ring(&mut self, i: usize) -> (Key, u64) {
+        let (key, generation) = self.rings.remove(i);
+        if key.2 != DOMID_ANY {
+            if let Ok(j) = self.by_partner.binary_search(&(key.2, key)) {
+                self.by_partner.remove(j);
+            }
+        }
+        (key, generation)
+    }
+
+    /// The index of a ring `d` owns or is the partner of, if any: O(log n).
+    fn ring_of(&self, d: DomId) -> Option<usize> {
+        let i = self.rings.partition_point(|e| e.0 .0 < d.0);
+        if self.rings.get(i).is_some_and(|e| e.0 .0 == d.0) {
+            return Some(i);
+        }
+        let j = self.by_partner.partition_point(|e| e.0 < d.0);
+        let &(partner, key) = self.by_partner.get(j)?;
+        if partner != d.0 {
+            return None;
+        }
+        self.rings.binary_search_by(|e| e.0.cmp(&key)).ok()
+    }
+
     fn find(&self, key: Key) -> Option<u64> {
         self.rings.binary_search_by(|e| e.0.cmp(&key)).ok().map(|i| self.rings[i].1)
     }
@@ -281,6 +310,7 @@ impl<P: Platform> V4v<P> {
         V4v {
             table: P::Lock::new(Table {
                 rings: Vec::new(),
+                by_partner: Vec::new(),
                 doms: Vec::new(),
                 fw: Vec::new(),
                 next_generation: 1,
@@ -443,6 +473,9 @@ impl<P: Platform> V4v<P> {
                 return Err(Errno::ENOSPC);
             }
             t.rings.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            if reg.partner != DOMID_ANY {
+                t.by_partner.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            }
             t.dom_or_insert(me)?;
             let generation = t.next_generation;
             // Everything that can fail is done before anything is counted.
@@ -451,6 +484,11 @@ impl<P: Platform> V4v<P> {
             r.generation = generation;
             t.next_generation += 1;
             t.rings.insert(pos, (key, generation));
+            if reg.partner != DOMID_ANY {
+                // Reserved above.
+                let at = t.by_partner.partition_point(|e| *e < (reg.partner, key));
+                t.by_partner.insert(at, (reg.partner, key));
+            }
             if let Some(d) = t.dom(me) {
                 d.nr_rings += 1;
             }
@@ -478,7 +516,7 @@ impl<P: Platform> V4v<P> {
         let key = (me.0, u.port, u.partner);
         let ring = self.table.with(|t| {
             let i = t.rings.binary_search_by(|e| e.0.cmp(&key)).map_err(|_| Errno::ENOENT)?;
-            let (_, generation) = t.rings.remove(i);
+            let (_, generation) = t.remove_ring(i);
             if let Some(d) = t.dom(me) {
                 d.nr_rings -= 1;
             }
@@ -783,8 +821,8 @@ impl<P: Platform> V4v<P> {
                 return Err(Errno::ERESTART);
             }
             let gone = self.table.with(|t| {
-                let i = t.rings.iter().position(|&(key, _)| key.0 == me.0 || key.2 == me.0)?;
-                let (key, generation) = t.rings.remove(i);
+                let i = t.ring_of(me)?;
+                let (key, generation) = t.remove_ring(i);
                 if let Some(owner) = t.dom(DomId(key.0)) {
                     owner.nr_rings -= 1;
                 }
@@ -905,6 +943,12 @@ impl<P: Platform> V4v<P> {
             let in_buckets: usize = self.buckets.iter().map(|b| b.with(|b| b.rings.len())).sum();
             if in_buckets != t.rings.len() {
                 return Err("ring in a bucket but not in the index, or the reverse");
+            }
+            let partnered = t.rings.iter().filter(|e| e.0 .2 != DOMID_ANY).count();
+            let indexed = t.by_partner.windows(2).all(|w| w[0] < w[1])
+                && t.by_partner.iter().all(|&(partner, key)| key.2 == partner && t.find(key).is_some());
+            if !indexed || partnered != t.by_partner.len() {
+                return Err("partner index does not match the rings");
             }
             for d in &t.doms {
                 let n = t.rings.iter().filter(|e| e.0 .0 == d.id.0).count();
