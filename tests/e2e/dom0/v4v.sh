@@ -360,8 +360,11 @@ run_v4v_scenarios() {
     v_msgs1=$(v4v_info global_msgs)
     v_d=$((v_pages0 - v_pages1))
     # A domain kept alive by a pinned page would hold its 32 MiB (8192
-    # pages); dom0-side state of a first guest cycle is a few pages.
-    [ $v_d -le 16 ] && [ $v_d -ge -16 ] || v_err="$v_err free pages $v_pages0 before, $v_pages1 after"
+    # pages). Xen's heap keeps a few pages more after the first guests of a
+    # boot (allocator pools; measured: 6 to 10 pages after this family on a
+    # fresh boot, then a page or none per cycle until it settles), so the
+    # bound is 64 pages: far below one guest, far above that noise.
+    [ $v_d -le 64 ] && [ $v_d -ge -64 ] || v_err="$v_err free pages $v_pages0 before, $v_pages1 after"
     [ $((v_msgs1 - v_msgs0)) -ge 240 ] || v_err="$v_err global_msgs $v_msgs0 -> $v_msgs1 (at least 240 sent)"
     v4v_result v4v-nothing-left "$v_err"
     log "v4v: free pages $v_pages0 -> $v_pages1; global_msgs $v_msgs0 -> $v_msgs1, global_bytes $(v4v_info global_bytes)"
