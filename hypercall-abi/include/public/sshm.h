@@ -20,6 +20,10 @@
 #define DOMID_SSHM           xen_mk_uint(0x7FF5)
 
 #define XEN_SSHM_OP_create   1  /* Create a region (-EEXIST if it exists). */
+/*
+ * Attach targets translated guests (HVM, PVH): a PV target, or one with
+ * altp2m or nested virtualisation, is refused with -EOPNOTSUPP.
+ */
 #define XEN_SSHM_OP_attach   2  /* Map part of a region into a physmap.    */
 #define XEN_SSHM_OP_detach   3  /* Remove the attachment starting at gfn.  */
 #define XEN_SSHM_OP_unlink   4  /* Remove the name; freed on last detach.  */

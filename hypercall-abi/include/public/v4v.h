@@ -165,8 +165,8 @@ struct xen_v4v_info {
     uint64_t bytes_sent;
     uint64_t msgs_received;
     uint64_t sends_full;
-    uint64_t global_msgs;
-    uint64_t global_bytes;
+    uint64_t global_msgs;       /* System-wide: the control domain only,   */
+    uint64_t global_bytes;      /* 0 for every other caller.               */
 };
 typedef struct xen_v4v_info xen_v4v_info_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_info_t);
