@@ -181,11 +181,10 @@ impl Sim {
         self.machine.lock().guest_read(d, gpa, buf)
     }
 
-    /// Writes guest memory of `d`. All or nothing: `-EFAULT` on a hole or if
-    /// any page is mapped read-only (RAM ro, shared ro, grant ro), in which
-    /// case nothing is written and the refusal is counted
-    /// ([`Machine::write_refusals`]). This is what `copy_to_guest` returns;
-    /// a real guest would take a fault.
+    /// Writes guest memory of `d`: `-EFAULT` with nothing written on a hole;
+    /// the pieces on read-only pages (RAM ro, shared ro, grant ro) are
+    /// discarded and counted ([`Machine::write_discards`]) and the rest is
+    /// written, as Xen's `copy_to_guest` and a translated guest's store do.
     pub fn guest_write(&self, d: DomId, gpa: u64, buf: &[u8]) -> Result<(), Errno> {
         self.machine.lock().guest_write(d, gpa, buf)
     }

@@ -83,8 +83,9 @@ pub(crate) struct State {
     /// invariant checker.
     pub violations: Vec<String>,
     pub violations_total: u64,
-    /// Guest writes refused because the p2m entry is read-only.
-    pub write_refusals: u64,
+    /// Guest writes (page pieces) discarded because the p2m entry is
+    /// read-only.
+    pub write_discards: u64,
     /// Domains that became zombies when killed (log, in order).
     pub zombie_log: Vec<DomId>,
     /// See [`Machine::set_p2m_insert_fault`].
@@ -178,8 +179,15 @@ impl State {
 
     /// Calls `f(frames, mfn, offset, at, n)` for each page piece of the
     /// guest range `[gpa, gpa + len)` in order (`at`: the piece's offset in
-    /// the range), after checking the whole range: a hole, or for a write a
-    /// read-only entry, is `-EFAULT` with nothing touched. `gpa` is a
+    /// the range), after checking the whole range: a hole is `-EFAULT` with
+    /// nothing touched. A write to a read-only entry is discarded and
+    /// counted, and the rest of the range is written, as Xen's
+    /// `__hvm_copy()` does for its discard-write types (`p2m_ram_ro`,
+    /// `p2m_grant_map_ro`: every read-only type modelled here), and as a
+    /// translated guest's store through such an entry is emulated and
+    /// dropped. A real host showed it: a Linux guest's `devmem` store to a
+    /// read-only static shm view completed and changed nothing, where this
+    /// model used to refuse it. `gpa` is a
     /// guest-linear address, translated through [`Slot::linear`]
     /// (identity where that has no entry). Allocates
     /// nothing: a range within one page (every small access) is looked up
@@ -209,25 +217,23 @@ impl State {
         if off + len <= PAGE_BYTES {
             let (mfn, t) = slot.translate(gpa / PAGE_SIZE).ok_or(Errno::EFAULT)?;
             if write && !t.writable() {
-                self.write_refusals += 1;
-                return Err(Errno::EFAULT);
+                self.write_discards += 1;
+            } else {
+                f(&mut self.frames, mfn.0, off, 0, len);
             }
-            f(&mut self.frames, mfn.0, off, 0, len);
             return Ok(());
         }
-        let mut refused = false;
         for (page, _, _, _) in pieces(gpa, end) {
-            let (_, t) = slot.translate(page).ok_or(Errno::EFAULT)?;
-            refused |= write && !t.writable();
-        }
-        if refused {
-            self.write_refusals += 1;
-            return Err(Errno::EFAULT);
+            slot.translate(page).ok_or(Errno::EFAULT)?;
         }
         for (page, off, at, n) in pieces(gpa, end) {
             // Checked above, under the same lock.
-            let (mfn, _) = slot.translate(page).ok_or(Errno::EFAULT)?;
-            f(&mut self.frames, mfn.0, off, at, n);
+            let (mfn, t) = slot.translate(page).ok_or(Errno::EFAULT)?;
+            if write && !t.writable() {
+                self.write_discards += 1;
+            } else {
+                f(&mut self.frames, mfn.0, off, at, n);
+            }
         }
         Ok(())
     }
@@ -388,7 +394,7 @@ impl Machine {
                 sshm_pages: 0,
                 violations: Vec::new(),
                 violations_total: 0,
-                write_refusals: 0,
+                write_discards: 0,
                 zombie_log: Vec::new(),
                 p2m_insert_fault: None,
                 work: Work::default(),
@@ -498,9 +504,10 @@ impl Machine {
         s.evtchn.virq_port(virq).and_then(|p| s.evtchn.port(p)).is_some_and(|p| p.pending)
     }
 
-    /// Guest writes refused because the entry is read-only.
-    pub fn write_refusals(&self) -> u64 {
-        self.lock().write_refusals
+    /// Guest writes (page pieces) discarded because the entry is
+    /// read-only.
+    pub fn write_discards(&self) -> u64 {
+        self.lock().write_discards
     }
 
     /// Misuse of the `Platform` contract seen so far.

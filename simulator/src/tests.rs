@@ -60,7 +60,7 @@ fn exhausting_the_pool_is_enomem_and_leaves_nothing() {
 }
 
 #[test]
-fn guest_memory_crosses_pages_and_read_only_is_refused_and_counted() {
+fn guest_memory_crosses_pages_and_read_only_writes_are_discarded_and_counted() {
     let s = sim(64);
     let d = s.create_domain(DomainKind::Hvm, 4, false).unwrap();
     let data: Vec<u8> = (0..100).collect();
@@ -71,13 +71,18 @@ fn guest_memory_crosses_pages_and_read_only_is_refused_and_counted() {
     assert_eq!(s.guest_read(d, 4 * PAGE_SIZE - 1, &mut [0u8; 2]), Err(Errno::EFAULT), "hole");
     assert_eq!(s.guest_read(d, u64::MAX, &mut [0u8; 2]), Err(Errno::EFAULT), "overflow");
     s.set_ram_writable(d, Gfn(1), false).unwrap();
-    assert_eq!(s.guest_write(d, PAGE_SIZE - 1, &[9, 9]), Err(Errno::EFAULT));
-    assert_eq!(s.machine().write_refusals(), 1);
+    // Xen's __hvm_copy(): the read-only page's piece is dropped, the
+    // writable one written, and the copy succeeds.
+    assert_eq!(s.guest_write(d, PAGE_SIZE - 1, &[9, 9]), Ok(()));
+    assert_eq!(s.machine().write_discards(), 1);
     let mut b = [0u8; 1];
     s.guest_read(d, PAGE_SIZE - 1, &mut b).unwrap();
-    assert_eq!(b, [data[49]], "all or nothing: the writable half was not written either");
+    assert_eq!(b, [9], "the writable piece was written");
     s.guest_read(d, PAGE_SIZE, &mut b).unwrap();
-    assert_eq!(b, [data[50]], "read-only pages are still readable");
+    assert_eq!(b, [data[50]], "the read-only piece was discarded, and is still readable");
+    assert_eq!(s.guest_write(d, 2 * PAGE_SIZE - 1, &[7; 3 * PAGE_SIZE as usize]), Err(Errno::EFAULT));
+    s.guest_read(d, 2 * PAGE_SIZE - 1, &mut b).unwrap();
+    assert_eq!(b, [0], "a hole anywhere in the range: nothing written");
     ok(&s);
 }
 
@@ -99,7 +104,12 @@ fn platform_p2m_insert_takes_refs_and_never_replaces() {
     m.p2m_insert(&h, Gfn(1024), big, 9, P2mKind::SharedRo).unwrap();
     assert!(m.p2m_populated(&h, Gfn(1500), 0));
     assert_eq!(m.frame(big).unwrap().count, 2, "allocation + mapping");
-    assert_eq!(s.guest_write(d, 1024 * PAGE_SIZE, &[1]), Err(Errno::EFAULT), "shared ro");
+    let mut b = [0u8; 1];
+    s.guest_read(d, 1024 * PAGE_SIZE, &mut b).unwrap();
+    assert_eq!(s.guest_write(d, 1024 * PAGE_SIZE, &[b[0] ^ 1]), Ok(()), "shared ro: discarded");
+    let before = b[0];
+    s.guest_read(d, 1024 * PAGE_SIZE, &mut b).unwrap();
+    assert_eq!(b, [before], "shared ro: unchanged");
     ok(&s);
     m.sshm_free(big, 9);
     assert_eq!(m.frame(big).unwrap().count, 1, "still mapped: not freed");
@@ -258,7 +268,9 @@ fn grant_bad_cases() {
     assert_eq!(gnt_map(&s, b, a, 4, 100, false).status, gntst::PERMISSION_DENIED);
     let ro = gnt_map(&s, b, a, 4, 100, true);
     assert_eq!(ro.status, gntst::OKAY);
-    assert_eq!(s.guest_write(b, 100 * PAGE_SIZE, &[1]), Err(Errno::EFAULT), "grant ro");
+    let discards = s.machine().write_discards();
+    assert_eq!(s.guest_write(b, 100 * PAGE_SIZE, &[1]), Ok(()), "grant ro: discarded");
+    assert_eq!(s.machine().write_discards(), discards + 1);
     assert_eq!(gnt_map(&s, b, a, grant::GRANT_ENTRIES, 101, true).status, gntst::BAD_GNTREF);
     assert_eq!(gnt_map(&s, b, DomId(99), 4, 101, true).status, gntst::BAD_DOMAIN);
     let mut op = MapGrantRef { host_addr: 101 * PAGE_SIZE + 1, flags: 2, gref: 4, dom: a.0, ..Default::default() };

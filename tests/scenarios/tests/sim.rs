@@ -37,8 +37,10 @@ impl Guest for SimGuest {
 
     fn probe_write(&mut self, gpa: u64, value: u64) -> WriteOutcome {
         match self.sim.guest_write(self.dom, gpa, &value.to_le_bytes()) {
+            // Discarded through a read-only entry, as Xen emulates and drops
+            // a translated guest's store there.
             Ok(()) => WriteOutcome::Completed,
-            // A real guest would take a fault; the simulator refuses.
+            // A hole: a real guest would take a page fault.
             Err(_) => WriteOutcome::Faulted(14),
         }
     }
