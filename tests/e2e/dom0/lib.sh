@@ -76,12 +76,14 @@ wait_dmesg() {
 # dmesg_of DOMID: the lines guest DOMID printed on port 0xE9.
 dmesg_of() { xl dmesg | sed 's/\r$//' | grep "^(d$1) " | sed "s/^(d$1) //"; }
 
-# xl_create CFG ARGS...: `xl create` with its output kept in
-# /tmp/xl-create.out (also on failure, for the checks that read messages).
+# xl_create CFG ARGS...: `xl create` with its output kept in $XL_OUT
+# (default /tmp/xl-create.out; also on failure, for the checks that read
+# messages). Concurrent callers set XL_OUT each.
 xl_create() {
-    xl create "$@" >/tmp/xl-create.out 2>&1
+    o=${XL_OUT:-/tmp/xl-create.out}
+    xl create "$@" >"$o" 2>&1
     rc=$?
-    [ $rc -eq 0 ] || sed 's/^/    xl: /' /tmp/xl-create.out
+    [ $rc -eq 0 ] || sed 's/^/    xl: /' "$o"
     return $rc
 }
 
