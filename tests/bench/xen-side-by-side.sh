@@ -32,23 +32,13 @@ rm -f "$log"
 
 cmdline="loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none dom0=pvh"
 cmdline+=" dom0_mem=512M,max:1792M argo=1"
-start=$(date +%s)
-qemu-system-x86_64 -M q35 -smp 1 -m 2G -nographic -no-reboot \
+# shellcheck source=../lib/qemu.sh
+. "$here/../lib/qemu.sh"
+qemu_run "$log" "$timeout" 'Dom0 halted|Dom0 crashed|Dom0 shutdown|Panic on CPU|Reboot in|Rebooting' \
+    -M q35 -smp 1 -m 2G -nographic -no-reboot \
     -cpu qemu64,+svm,+npt -icount shift=0,sleep=off \
-    -kernel "$work/xen" -initrd "$kernel" -append "$cmdline" \
-    </dev/null >"$log" 2>&1 &
-qemu=$!
-end_re='Dom0 halted|Dom0 crashed|Dom0 shutdown|Panic on CPU|Reboot in|Rebooting'
-status=timeout
-while :; do
-    if grep -qE "$end_re" "$log" 2>/dev/null; then status=ended; break; fi
-    if ! kill -0 "$qemu" 2>/dev/null; then status=qemu-exited; break; fi
-    if [ $(( $(date +%s) - start )) -ge "$timeout" ]; then break; fi
-    sleep 0.5
-done
-kill "$qemu" 2>/dev/null || true
-wait "$qemu" 2>/dev/null || true
-secs=$(( $(date +%s) - start ))
+    -kernel "$work/xen" -initrd "$kernel" -append "$cmdline"
+status=$QEMU_STATUS secs=$((QEMU_MS / 1000))
 echo "bench-xen: $status after ${secs}s (host time); console log in $log"
 grep -E 'smoke: (FATAL|PANIC)|Panic on CPU' "$log" && exit 1
 python3 "$here/xen_report.py" --log "$log" --config "$(dirname "$xen")/config" \

@@ -27,34 +27,14 @@ log=$out/console.log
 results=$out/results.txt
 rm -f "$log" "$results"
 
-start=$(date +%s%N)
-qemu-system-x86_64 -M q35 -smp 2 -m 1G -nographic -no-reboot \
-    -cpu qemu64,+svm,+npt \
-    -kernel "$out/xen" -initrd "$kernel" \
-    -append "loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none dom0=pvh" \
-    </dev/null >"$log" 2>&1 &
-qemu=$!
-
+# shellcheck source=../lib/qemu.sh
+. "$(dirname "$0")/../lib/qemu.sh"
 # Xen's last words, whichever way the run ends.
-end_re='Dom0 halted|Dom0 crashed|Dom0 shutdown|Panic on CPU|Reboot in|Rebooting'
-status=timeout
-while :; do
-    if grep -qE "$end_re" "$log" 2>/dev/null; then
-        status=ended
-        break
-    fi
-    if ! kill -0 "$qemu" 2>/dev/null; then
-        status=qemu-exited
-        break
-    fi
-    if [ $(( ($(date +%s%N) - start) / 1000000000 )) -ge "$timeout" ]; then
-        break
-    fi
-    sleep 0.2
-done
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-kill "$qemu" 2>/dev/null || true
-wait "$qemu" 2>/dev/null || true
+qemu_run "$log" "$timeout" 'Dom0 halted|Dom0 crashed|Dom0 shutdown|Panic on CPU|Reboot in|Rebooting' \
+    -M q35 -smp 2 -m 1G -nographic -no-reboot -cpu qemu64,+svm,+npt \
+    -kernel "$out/xen" -initrd "$kernel" \
+    -append "loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none dom0=pvh"
+status=$QEMU_STATUS elapsed_ms=$QEMU_MS
 
 # Dom0's console lines may carry a "(d0) " prefix depending on the Xen
 # build; the results file keeps them without it.

@@ -34,26 +34,16 @@ rm -f "$log" "$results" "$out"/guest-*.log
 # command line (a comma inside one would be read as a separator).
 dom0_cmd="console=hvc0 earlyprintk=xen $*"
 xen_cmd="dom0_mem=512M,max:512M loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none conring_size=1M"
-start=$(date +%s)
-qemu-system-x86_64 -M q35 -cpu qemu64,+svm,+npt -smp 2 -m 1G -nographic -no-reboot \
+# shellcheck source=../lib/qemu.sh
+. "$(dirname "$0")/../lib/qemu.sh"
+# Dom0 prints END when the scenarios are done; Xen's last words otherwise.
+qemu_run "$log" "$timeout" \
+    '^DOM0 \[[0-9.]+\] END|Panic on CPU|Dom0 crashed|Kernel panic|Hardware Dom0 (halted|shutdown)|Reboot in' \
+    -M q35 -cpu qemu64,+svm,+npt -smp 2 -m 1G -nographic -no-reboot \
     -kernel "$out/xen" \
     -initrd "$images/vmlinuz $dom0_cmd,$images/dom0.cpio.gz" \
-    -append "$xen_cmd" </dev/null >"$log" 2>&1 &
-qemu=$!
-
-# Dom0 prints END when the scenarios are done; Xen's last words otherwise.
-end_re='^DOM0 \[[0-9.]+\] END|Panic on CPU|Dom0 crashed|Kernel panic|Hardware Dom0 (halted|shutdown)|Reboot in'
-status=timeout
-while :; do
-    if grep -aqE "$end_re" "$log" 2>/dev/null; then status=ended; break; fi
-    if ! kill -0 "$qemu" 2>/dev/null; then status=qemu-exited; break; fi
-    [ $(($(date +%s) - start)) -lt "$timeout" ] || break
-    sleep 1
-done
-sleep 1 # the rest of the line
-kill "$qemu" 2>/dev/null || true
-wait "$qemu" 2>/dev/null || true
-secs=$(($(date +%s) - start))
+    -append "$xen_cmd"
+status=$QEMU_STATUS secs=$((QEMU_MS / 1000))
 
 clean() { tr -d '\r' <"$log"; }
 clean | grep -aE '^(PASS |FAIL |RETRY |e2e: [0-9]+ passed, [0-9]+ failed$)' >"$results" || true
