@@ -46,8 +46,8 @@ pub unsafe extern "C" fn rust_hv_init(limits: *const b::rust_hv_limits) -> c_int
     let l = unsafe { &*limits };
     let d = sshm::Limits::default();
     let limits = sshm::Limits {
-        total_pages_max: l.sshm_pages_max as u64,
-        region_pages_max: (l.sshm_region_pages_max as u64).min(d.region_pages_max),
+        total_pages_max: l.sshm_pages_max,
+        region_pages_max: l.sshm_region_pages_max.min(d.region_pages_max),
         regions_max: l.sshm_regions_max.min(d.regions_max),
     };
     let Ok(hv) = alloc_box(Hv::new(limits)) else {
@@ -109,7 +109,7 @@ pub extern "C" fn rust_hv_v4v_op(cmd: c_uint, arg1: c_ulong, arg2: c_ulong, arg3
         Err(e) => return ret(Err(e)),
     };
     let caller = Domain::current();
-    ret(hv.v4v.op(&Xen, &caller, cmd, [arg1 as u64, arg2 as u64, arg3 as u64, arg4 as u64]))
+    ret(hv.v4v.op(&Xen, &caller, cmd, [arg1, arg2, arg3, arg4]))
 }
 
 /// Domain-kill hook (`domain_kill()`, once the domain is dying): one
@@ -204,6 +204,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: `m.buf` is valid for `m.len` bytes.
     unsafe { b::rust_hv_panic(m.buf.as_ptr().cast(), m.len as _) };
     // `panic()` does not return; bindgen does not carry `_Noreturn` over.
-    #[expect(clippy::empty_loop)]
-    loop {}
+    loop {
+        core::hint::spin_loop();
+    }
 }
