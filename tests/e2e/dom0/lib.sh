@@ -81,8 +81,10 @@ dmesg_of() { xl dmesg | sed 's/\r$//' | grep "^(d$1) " | sed "s/^(d$1) //"; }
 # messages). Concurrent callers set XL_OUT each.
 xl_create() {
     o=${XL_OUT:-/tmp/xl-create.out}
+    t0=$(up)
     xl create "$@" >"$o" 2>&1
     rc=$?
+    log "xl create $(echo "$*" | grep -o 'name="[^"]*"' | head -n 1): rc $rc in $(echo "$(up) $t0" | awk '{ printf "%.2f", $1 - $2 }') s"
     [ $rc -eq 0 ] || sed 's/^/    xl: /' "$o"
     return $rc
 }
@@ -100,9 +102,13 @@ linux_guest() {
         rm -f "/var/log/xen/console/guest-$name.log"
         xl_create "$cfg" "name=\"$name\"" "$@" || return 1
         id=$(domid_of "$name")
+        t1=$(up)
         wait_log "$name" "^DOMU $name: up" 180
         case $? in
-            0) return 0 ;;
+            0)
+                log "guest $name: first line $(echo "$(up) $t1" | awk '{ printf "%.1f", $1 - $2 }') s after xl create returned"
+                return 0
+                ;;
             1) log "guest $name: no first line in 180 s"; return 1 ;;
         esac
         if [ $attempt = 1 ] && xl dmesg | grep -q "d${id}v0 Triple fault"; then
