@@ -72,10 +72,8 @@ scenario_sharing() {
     else
         fail readonly-memory-unchanged "the consumer never tried"
     fi
-    lo=$p hi=$c
-    [ "$p" -lt "$c" ] || { lo=$c; hi=$p; }
-    expect_row sshm-list-two-guests-ring0 ring0 "2048 rw no 2 $lo,$hi"
-    expect_row sshm-list-two-guests-status status "64 rw yes 2 $lo,$hi"
+    expect_row sshm-list-two-guests-ring0 ring0 "2048 rw no 2 $(ids "$p" "$c")"
+    expect_row sshm-list-two-guests-status status "64 rw yes 2 $(ids "$p" "$c")"
 
     # The producer created both regions; destroying it first leaves them
     # to the consumer, and a new writer still reaches it.
@@ -146,8 +144,9 @@ scenario_destroy_orders() {
         wait $p3 || err="$err create g3 failed"
         if [ -z "$err" ]; then
             i1=$(domid_of g1) i2=$(domid_of g2) i3=$(domid_of g3)
-            [ "$(sshm_row rA)" = "2048 rw no 2 $i1,$i2" ] || err="rA: $(sshm_row rA)"
-            [ "$(sshm_row rB)" = "64 rw no 2 $i1,$i3" ] || err="$err rB: $(sshm_row rB)"
+            # Created at once, so their ids come in any order.
+            [ "$(sshm_row rA)" = "2048 rw no 2 $(ids "$i1" "$i2")" ] || err="rA: $(sshm_row rA) (g1 $i1, g2 $i2)"
+            [ "$(sshm_row rB)" = "64 rw no 2 $(ids "$i1" "$i3")" ] || err="$err rB: $(sshm_row rB) (g1 $i1, g3 $i3)"
         fi
         left="g1 g2 g3"
         for g in $order; do
@@ -185,10 +184,8 @@ scenario_races() {
         wait $pb || err="$err xl create rb failed"
         ia=$(domid_of ra) ib=$(domid_of rb)
         if [ -z "$err" ]; then
-            lo=$ia hi=$ib
-            [ "$ia" -lt "$ib" ] || { lo=$ib; hi=$ia; }
             row=$(sshm_row race)
-            [ "$row" = "2048 rw no 2 $lo,$hi" ] || err="sshm-list race: '$row'"
+            [ "$row" = "2048 rw no 2 $(ids "$ia" "$ib")" ] || err="sshm-list race: '$row'"
             [ "$(sshm_count)" = 1 ] || err="$err $(sshm_count) regions"
         fi
         xl destroy ra 2>/dev/null
