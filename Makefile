@@ -19,11 +19,6 @@ all: main
 
 -include $(sort $(wildcard mk/*.mk))
 
-# Without a part that builds Xen yet, the main job builds the workspace.
-ifeq ($(strip $(MAIN_TARGETS)),)
-MAIN_TARGETS := build
-endif
-
 .PHONY: main
 main: deps $(MAIN_TARGETS)
 

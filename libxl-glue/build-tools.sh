@@ -16,9 +16,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TREE=$(mkdir -p "$(dirname "$1")" && cd "$(dirname "$1")" && pwd)/$(basename "$1")
 DEST=$(mkdir -p "$2" && cd "$2" && pwd)
 
-[ -f "$ROOT/xen-patches/series" ] || die "xen-patches/series missing (the Xen build part is not there yet)"
-grep -q '^@tools-sshm' "$ROOT/xen-patches/series" || die "xen-patches/series lacks @tools-sshm"
-
 [ -d "$TREE/.git" ] || bash "$ROOT/xen-patches/fetch-xen.sh" "$TREE"
 bash "$ROOT/xen-patches/apply.sh" "$TREE"
 

@@ -40,9 +40,9 @@ BENCH_XEN_KERNEL := build/bench-kernel/x86_64-unknown-none/release/smoke-kernel
 
 .PHONY: bench-xen bench-xen-kernel bench-xen-hv
 
+# test-kernel-build and SMOKE_RUSTC come from mk/smoke.mk.
 bench-xen-kernel: deps
-	cd tests/boot && RUSTC=$(SMOKE_RUSTC) RUSTC_BOOTSTRAP=1 \
-		CARGO_TARGET_DIR=$(CURDIR)/build/bench-kernel $(CARGO) build --release --features bench
+	$(call test-kernel-build,build/bench-kernel,--features bench)
 
 bench-xen-hv: deps
 	bash tests/bench/xen-argo.sh $(CURDIR)/out/xen-argo

@@ -13,9 +13,4 @@ tools: deps
 test-tools: tools
 	bash libxl-glue/check-tools.sh $(TOOLS_OUT)
 
-# The tools patch needs the hypervisor patches that add the domctl; both
-# come from xen-patches/series, so the check runs once the series holds
-# the tools generator (@tools-sshm).
-ifneq ($(shell grep -s '^@tools-sshm' xen-patches/series),)
 TEST_TARGETS += test-tools
-endif
