@@ -1,5 +1,5 @@
 //! Compiles the toolstack C exactly as it goes into Xen's tools, against the
-//! test stand-ins in `shim/`, and binds `shim/glue.h` with bindgen.
+//! test stand-ins in `test-stubs/`, and binds `test-stubs/glue.h` with bindgen.
 
 use std::env;
 use std::path::PathBuf;
@@ -9,13 +9,13 @@ const SOURCES: &[&str] = &[
     "tools/libs/util/libxlu_sshm.c",
     "tools/libs/light/libxl_sshm.c",
     "tools/xl/xl_sshm.c",
-    "shim/harness.c",
+    "test-stubs/harness.c",
 ];
 
 fn main() {
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let includes =
-        [dir.join("shim"), dir.join("../hypercall-abi/tests/c"), dir.join("../hypercall-abi/include/public")];
+        [dir.join("test-stubs"), dir.join("../hypercall-abi/tests/c"), dir.join("../hypercall-abi/include/public")];
 
     let mut build = cc::Build::new();
     build.std("gnu11").warnings(true).extra_warnings(true).warnings_into_errors(true);
@@ -29,7 +29,7 @@ fn main() {
     build.compile("sshm_glue");
 
     let mut bg = bindgen::Builder::default()
-        .header(dir.join("shim/glue.h").display().to_string())
+        .header(dir.join("test-stubs/glue.h").display().to_string())
         .clang_arg("-std=gnu11")
         .allowlist_function("(xc_sshm|xlu_sshm|glue|libxl_sshm|xl_sshm|libxl_domain_config)_.*")
         .allowlist_type("libxl_.*|xen_sshm_entry_t|xen_domctl")
@@ -42,9 +42,12 @@ fn main() {
         bg = bg.clang_arg(format!("-I{}", i.display()));
     }
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    bg.generate().expect("bindgen runs on shim/glue.h").write_to_file(out.join("glue.rs")).expect("write bindings");
+    bg.generate()
+        .expect("bindgen runs on test-stubs/glue.h")
+        .write_to_file(out.join("glue.rs"))
+        .expect("write bindings");
 
-    for d in ["tools", "shim", "../hypercall-abi/include/public", "../hypercall-abi/tests/c"] {
+    for d in ["tools", "test-stubs", "../hypercall-abi/include/public", "../hypercall-abi/tests/c"] {
         println!("cargo:rerun-if-changed={}", dir.join(d).display());
     }
 }

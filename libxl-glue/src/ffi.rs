@@ -1,4 +1,4 @@
-//! The only `unsafe` of this crate: the bindgen bindings of `shim/glue.h`,
+//! The only `unsafe` of this crate: the bindgen bindings of `test-stubs/glue.h`,
 //! the fake of the libxenctrl call path (the `extern "C"` functions the C
 //! `do_domctl` and hypercall bounce buffers call), and thin safe wrappers
 //! over the C glue for [`crate`].

@@ -38,7 +38,7 @@ int main_sshm_list(int argc, char **argv);
 int main_sshm_unlink(int argc, char **argv);
 void xl_sshm_print_list(FILE *out, const libxl_sshminfo *info, int nb);
 
-/* The test harness (shim/harness.c). */
+/* The test harness (test-stubs/harness.c). */
 xc_interface *glue_xc_open(unsigned int handle);
 void glue_xc_close(xc_interface *xch);
 libxl_ctx *glue_ctx_new(xc_interface *xch);
