@@ -12,8 +12,10 @@ up() { cut -d' ' -f1 /proc/uptime; }
 # Whole seconds of uptime, for deadlines (busybox sh has integers only).
 now() { cut -d. -f1 /proc/uptime; }
 log() { echo "DOM0 [$(up)] $*"; }
-pass() { PASSED=$((PASSED + 1)); echo "PASS $1"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; }
+# While BUF names a file, results go there instead (see with_retry).
+BUF=
+pass() { if [ -n "$BUF" ]; then echo "PASS $1" >>"$BUF"; else PASSED=$((PASSED + 1)); echo "PASS $1"; fi; }
+fail() { if [ -n "$BUF" ]; then echo "FAIL $1: $2" >>"$BUF"; else FAILED=$((FAILED + 1)); echo "FAIL $1: $2"; fi; }
 # check NAME CMD...: PASS if CMD succeeds, else FAIL with its output.
 check() {
     n=$1; shift
@@ -105,6 +107,7 @@ linux_guest() {
         rm -f "/var/log/xen/console/guest-$name.log"
         xl_create "$cfg" "name=\"$name\"" "$@" || return 1
         id=$(domid_of "$name")
+        LINUX_IDS="$LINUX_IDS $id"
         t1=$(up)
         wait_log "$name" "^DOMU $name: up" 180
         case $? in
@@ -126,6 +129,38 @@ linux_guest() {
     return 1
 }
 
+# with_retry NAME FUNCTION: runs a scenario function of Linux guests with
+# its results held back. If a check failed and one of its Linux guests died
+# of a triple fault (the TCG flake above, which was also seen once in a
+# running guest under load), the results are dropped, a RETRY line says so,
+# and the scenario runs once more; the second run's results stand.
+LINUX_IDS=
+with_retry() {
+    for attempt in 1 2; do
+        BUF=/tmp/results.$1
+        : >"$BUF"
+        LINUX_IDS=
+        $2
+        BUF=
+        faulted=
+        for id in $LINUX_IDS; do
+            xl dmesg | grep -q "d${id}v0 Triple fault" && faulted="$faulted d$id"
+        done
+        if [ $attempt = 1 ] && [ -n "$faulted" ] && grep -q '^FAIL ' "/tmp/results.$1"; then
+            RETRIES=$((RETRIES + 1))
+            sed 's/^/    dropped: /' "/tmp/results.$1"
+            echo "RETRY $1:$faulted triple-faulted (known TCG flake), scenario run again"
+            reset_host
+            continue
+        fi
+        while read -r r; do
+            case $r in PASS*) PASSED=$((PASSED + 1)) ;; FAIL*) FAILED=$((FAILED + 1)) ;; esac
+            echo "$r"
+        done <"/tmp/results.$1"
+        return
+    done
+}
+
 # destroy_all: destroys every domain but dom0.
 destroy_all() {
     for n in $(xl list | awk 'NR > 2 { print $1 }'); do xl destroy "$n" 2>/dev/null; done
@@ -144,6 +179,6 @@ reset_host() {
 
 # summary: the closing line.
 summary() {
-    [ $RETRIES -eq 0 ] || echo "e2e: $RETRIES guest boot(s) retried"
+    [ $RETRIES -eq 0 ] || echo "e2e: $RETRIES retried after a triple fault (see the RETRY lines)"
     echo "e2e: $PASSED passed, $FAILED failed"
 }

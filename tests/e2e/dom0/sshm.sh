@@ -257,7 +257,7 @@ scenario_bad_configs() {
 }
 
 run_sshm_scenarios() {
-    scenario_sharing
+    with_retry sharing scenario_sharing
     reset_host
     scenario_destroy_orders
     reset_host
