@@ -26,8 +26,8 @@ xen-debug: deps
 	XEN_CONFIG=$(CURDIR)/build/xen-debug.config XEN_BUILD_DIR=$(CURDIR)/build/xen-debug \
 		bash xen-patches/build-xen.sh $(CURDIR)/out/xen-debug
 
-e2e-images: tools smoke-kernel
-	bash tests/e2e/images.sh $(E2E_IMAGES) $(TOOLS_OUT) $(SMOKE_KERNEL)
+e2e-images: tools smoke-kernel linux
+	bash tests/e2e/images.sh $(E2E_IMAGES) $(TOOLS_OUT) $(SMOKE_KERNEL) $(LINUX_OUT)
 
 e2e-release: e2e-images xen
 	E2E_LABEL=e2e-release bash tests/e2e/run.sh out/xen/xen.gz $(E2E_IMAGES) $(E2E_OUT)/release $(E2E_ARGS)

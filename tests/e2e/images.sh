@@ -7,11 +7,14 @@
 #                       the patched toolstack (out/tools) with its daemons and
 #                       the host libraries they need, the scenario scripts
 #                       (tests/e2e/dom0), the guest images below
+#   both initramfs:     the guest side of linux/ (LINUX/*.ko, LINUX/tools/*,
+#                       see linux/README.md) with the kernel's vsock modules
+#                       in /lib/modules, and socat with its libraries
 #   in dom0's /root:    vmlinux (the same kernel, unpacked: a PVH domU
 #                       kernel), domu.cpio.gz (busybox + tests/e2e/domu/init),
 #                       testkernel (tests/boot, the Rust test kernel)
 #
-#   images.sh OUT TOOLS TESTKERNEL
+#   images.sh OUT TOOLS TESTKERNEL LINUX
 #
 # Debian packages come from the archive with `apt-get download` (no host
 # install), cached in build/e2e/debs. The kernel is whatever
@@ -19,37 +22,26 @@
 # pins one.
 set -euo pipefail
 die() { echo "e2e-images: error: $*" >&2; exit 1; }
-[ $# -eq 3 ] || die "usage: $0 OUT TOOLS TESTKERNEL"
+[ $# -eq 4 ] || die "usage: $0 OUT TOOLS TESTKERNEL LINUX"
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=$(mkdir -p "$1" && cd "$1" && pwd)
 TOOLS=$(cd "$2" && pwd)
 TESTKERNEL=$3
+LINUX=$(cd "$4" && pwd)
 [ -f "$TESTKERNEL" ] || die "no test kernel at $TESTKERNEL (make smoke-kernel)"
 [ -x "$TOOLS/usr/sbin/xl" ] || die "no xl in $TOOLS (make tools)"
 [ -x "$TOOLS/usr/sbin/xenstored" ] || die "no xenstored in $TOOLS (make tools)"
+ls "$LINUX"/*.ko >/dev/null 2>&1 || die "no kernel modules in $LINUX (make linux)"
 B=$ROOT/build/e2e
 DEBS=$B/debs
 mkdir -p "$DEBS"
 
 # --- Debian packages -------------------------------------------------------
-candidate() { apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }'; }
-if [ -z "$(candidate linux-image-amd64)" ] || [ "$(candidate linux-image-amd64)" = "(none)" ]; then
-    [ "$(id -u)" -eq 0 ] || die "apt has no linux-image-amd64: run 'apt-get update' as root"
-    apt-get update -q >/dev/null
-fi
-abi=${E2E_KERNEL_ABI:-$(apt-cache depends linux-image-amd64 2>/dev/null |
-    awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { sub(/^linux-image-/, "", $2); print $2; exit }')}
-[ -n "$abi" ] || die "cannot resolve linux-image-amd64's kernel"
-fetch() { # fetch PACKAGE: downloads it into DEBS once; prints the .deb
-    local f
-    f=$(ls "$DEBS/$1"_*.deb 2>/dev/null | head -n 1 || true)
-    if [ -z "$f" ]; then
-        (cd "$DEBS" && apt-get download -q -o APT::Sandbox::User=root "$1" >/dev/null) || die "apt-get download $1 failed"
-        f=$(ls "$DEBS/$1"_*.deb | head -n 1)
-    fi
-    echo "$f"
-}
+# shellcheck source=../../scripts/debian-kernel.sh
+. "$ROOT/scripts/debian-kernel.sh"
+abi=$(debian_kernel_abi)
+fetch() { debian_fetch "$@"; }
 kdeb=$(fetch "linux-image-$abi")
 bdeb=$(fetch busybox-static)
 K=$B/kernel-$abi
@@ -96,6 +88,25 @@ copy_libs() { # copy_libs ROOTFS ELF...: the shared libraries they need
         cp -L "$lib" "$1$lib"
     done
 }
+# install_guest_side ROOTFS: what a Linux domain needs to use V4V and static
+# shm through linux/: our modules and the kernel's vsock modules they need
+# (flat in /lib/modules, loaded with insmod in this order: vsock.ko,
+# vmw_vsock_virtio_transport_common.ko, then ours), the tools, and socat.
+install_guest_side() {
+    local m
+    mkdir -p "$1/lib/modules" "$1/usr/bin"
+    for m in net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common; do
+        [ -f "$K/lib/modules/$abi/kernel/$m.ko" ] || die "no $m.ko in linux-image-$abi"
+        cp "$K/lib/modules/$abi/kernel/$m.ko" "$1/lib/modules/"
+    done
+    cp "$LINUX"/*.ko "$1/lib/modules/"
+    [ -d "$LINUX/tools" ] && cp "$LINUX"/tools/* "$1/usr/bin/"
+    local socat
+    socat=$(command -v socat) || die "no socat on the host (make deps)"
+    cp "$socat" "$1/usr/bin/socat"
+    copy_libs "$1" "$1/usr/bin/socat"
+    mkdir -p "$1/lib64" && cp -L /lib64/ld-linux-x86-64.so.2 "$1/lib64/"
+}
 cpio_gz() { # cpio_gz DIR OUT LEVEL
     (cd "$1" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null) | gzip "-$3" >"$2.tmp"
     mv "$2.tmp" "$2"
@@ -117,6 +128,7 @@ R=$B/domu-root
 rm -rf "$R" && mkdir -p "$R"/{proc,sys,dev,tmp}
 install_busybox "$R"
 install -m 755 "$HERE/domu/init" "$R/init"
+install_guest_side "$R"
 cpio_gz "$R" "$B/domu.cpio.gz" 9
 
 # --- dom0 initramfs ------------------------------------------------------------
@@ -126,6 +138,7 @@ rm -rf "$R" && mkdir -p "$R"/{proc,sys,dev,tmp,run,root,etc/xen,lib/modules} \
 ln -s ../run "$R/var/run"
 install_busybox "$R"
 install -m 755 "$HERE/dom0/init" "$R/init"
+install_guest_side "$R"
 for m in drivers/xen/xen-evtchn drivers/xen/xen-privcmd drivers/xen/xen-gntdev \
     drivers/xen/xen-gntalloc drivers/xen/xenfs/xenfs; do
     ko=$K/lib/modules/$abi/kernel/$m.ko
