@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hypercall_abi::domctl::{self, Domctl};
 use hypercall_abi::types::DomId;
 
+use crate::xenstore::{Perm, Xenstore};
+
 #[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code, clippy::all, clippy::pedantic)]
 #[allow(clippy::undocumented_unsafe_blocks)]
 mod bindings {
@@ -58,6 +60,7 @@ struct Handle {
     scratch_gpa: u64,
     window_bytes: u64,
     fault: Option<Fault>,
+    xs: Xenstore,
 }
 
 /// Open handles by number (`xc_interface.handle`); `None` once closed.
@@ -102,6 +105,101 @@ pub unsafe extern "C" fn glue_fake_domctl(handle: c_uint, op: *mut c_void, len: 
     let rc = hv.domctl(caller, scratch, &mut d);
     *bytes = d.to_bytes();
     c_long::try_from(rc).unwrap_or(-EINVAL)
+}
+
+fn handle_xenstore(handle: c_uint) -> Option<Xenstore> {
+    let hs = handles();
+    Some(hs.get(handle as usize)?.as_ref()?.xs.clone())
+}
+
+/// Reads a C string argument.
+///
+/// # Safety
+///
+/// `p` is null or points to a NUL-terminated string.
+unsafe fn c_str<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and the caller guarantees NUL termination.
+    unsafe { CStr::from_ptr(p) }.to_str().ok()
+}
+
+fn errno_of(r: Result<(), i32>) -> c_int {
+    r.err().unwrap_or(0)
+}
+
+/// The fake `xs_transaction_start`: 0 or an errno; the id in `*t`.
+///
+/// # Safety
+///
+/// `t` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn glue_fake_xs_transaction_start(handle: c_uint, t: *mut u32) -> c_int {
+    let Some(xs) = handle_xenstore(handle) else { return EINVAL as c_int };
+    match xs.transaction_start() {
+        Ok(id) => {
+            // SAFETY: the caller guarantees `t` is writable.
+            unsafe { t.write(id) };
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+/// The fake `xs_transaction_end`: 0 or an errno (`EAGAIN`: run again).
+#[no_mangle]
+pub extern "C" fn glue_fake_xs_transaction_end(handle: c_uint, t: u32, abort: c_int) -> c_int {
+    let Some(xs) = handle_xenstore(handle) else { return EINVAL as c_int };
+    errno_of(xs.transaction_end(t, abort != 0))
+}
+
+/// The fake `xs_write` of a string value: 0 or an errno.
+///
+/// # Safety
+///
+/// `path` and `value` are NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn glue_fake_xs_write(
+    handle: c_uint,
+    t: u32,
+    path: *const c_char,
+    value: *const c_char,
+) -> c_int {
+    let Some(xs) = handle_xenstore(handle) else { return EINVAL as c_int };
+    // SAFETY: the caller guarantees both are NUL-terminated strings.
+    let (Some(path), Some(value)) = (unsafe { c_str(path) }, unsafe { c_str(value) }) else {
+        return EINVAL as c_int;
+    };
+    errno_of(xs.write(t, path, value))
+}
+
+/// The fake `xs_set_permissions`: 0 or an errno.
+///
+/// # Safety
+///
+/// `path` is a NUL-terminated string and `perms` points to `num` pairs of
+/// `unsigned int` (`struct xs_permissions`).
+#[no_mangle]
+pub unsafe extern "C" fn glue_fake_xs_set_permissions(
+    handle: c_uint,
+    t: u32,
+    path: *const c_char,
+    perms: *const c_uint,
+    num: c_uint,
+) -> c_int {
+    let Some(xs) = handle_xenstore(handle) else { return EINVAL as c_int };
+    // SAFETY: the caller guarantees a NUL-terminated string.
+    let Some(path) = (unsafe { c_str(path) }) else { return EINVAL as c_int };
+    if perms.is_null() || num > 64 {
+        return EINVAL as c_int;
+    }
+    // SAFETY: the caller guarantees `num` readable pairs of unsigned ints
+    // (`struct xs_permissions` is { unsigned int id; enum perms; }, and the
+    // enum's values fit an unsigned int).
+    let raw = unsafe { std::slice::from_raw_parts(perms, 2 * num as usize) };
+    let list: Vec<Perm> = raw.chunks_exact(2).map(|p| Perm { id: p[0], perms: p[1] }).collect();
+    errno_of(xs.set_permissions(t, path, &list))
 }
 
 /// Where a handle's one bounce buffer lives: the page after the domctl.
@@ -278,13 +376,14 @@ pub struct Toolstack {
 unsafe impl Send for Toolstack {}
 
 impl Toolstack {
-    /// Opens a toolstack on `hv`, calling from `caller`, using
-    /// `window_bytes` (at least two pages) of its memory from `scratch_gpa`.
-    pub fn open(hv: Shared, caller: DomId, scratch_gpa: u64, window_bytes: u64) -> Toolstack {
+    /// Opens a toolstack on `hv` and xenstore `xs`, calling from `caller`,
+    /// using `window_bytes` (at least two pages) of its memory from
+    /// `scratch_gpa`.
+    pub fn open(hv: Shared, xs: &Xenstore, caller: DomId, scratch_gpa: u64, window_bytes: u64) -> Toolstack {
         assert!(window_bytes >= 2 * PAGE_BYTES);
         let handle = {
             let mut hs = handles();
-            hs.push(Some(Handle { hv, caller, scratch_gpa, window_bytes, fault: None }));
+            hs.push(Some(Handle { hv, caller, scratch_gpa, window_bytes, fault: None, xs: xs.clone() }));
             c_uint::try_from(hs.len() - 1).expect("handle count")
         };
         // SAFETY: plain constructors; both results are checked and freed
@@ -294,6 +393,11 @@ impl Toolstack {
         let ctx = unsafe { bindings::glue_ctx_new(xch) };
         assert!(!xch.is_null() && !ctx.is_null(), "toolstack allocation");
         Toolstack { handle, xch, ctx }
+    }
+
+    /// The xenstore this instance writes to.
+    pub fn xenstore(&self) -> Xenstore {
+        handle_xenstore(self.handle).expect("an open toolstack has a handle")
     }
 
     /// Arms a fault for this instance's next static_shm domctls.

@@ -7,8 +7,10 @@
 
 pub mod ffi;
 mod sim;
+pub mod xenstore;
 
 pub use ffi::{parse, DomainConfig, Fault, Hypervisor, Shared, Toolstack};
+pub use xenstore::Xenstore;
 
 /// The strings of the `static_shm = [ ... ]` list of an xl config file:
 /// enough of xl's config syntax for the shipped examples (one list, `#`

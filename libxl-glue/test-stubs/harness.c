@@ -103,6 +103,116 @@ char *libxl__strdup(libxl__gc *gc, const char *s)
     return p;
 }
 
+char *libxl__sprintf(libxl__gc *gc, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    (void)gc;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !(s = malloc(n + 1)))
+        abort();
+    va_start(ap, fmt);
+    vsnprintf(s, n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/*
+ * libxl's xenstore helpers as libxl_xshelp.c has them, with xs_write,
+ * xs_set_permissions and transactions going to the fake store.
+ */
+_Static_assert(sizeof(struct xs_permissions) == 2 * sizeof(unsigned int),
+               "the fake reads struct xs_permissions as unsigned int pairs");
+
+static bool fake_xs_ok(int err)
+{
+    if (err)
+        errno = err;
+    return !err;
+}
+
+char *libxl__xs_get_dompath(libxl__gc *gc, uint32_t domid)
+{
+    return GCSPRINTF("/local/domain/%"PRIu32, domid);
+}
+
+int libxl__xs_mknod(libxl__gc *gc, xs_transaction_t t, const char *path,
+                    struct xs_permissions *perms, unsigned int num_perms)
+{
+    unsigned int h = CTX->xch->handle;
+
+    if (!fake_xs_ok(glue_fake_xs_write(h, t, path, ""))) {
+        LOGE(ERROR, "xenstore write failed: `%s' = ''", path);
+        return ERROR_FAIL;
+    }
+    if (!fake_xs_ok(glue_fake_xs_set_permissions(h, t, path, perms,
+                                                 num_perms))) {
+        LOGE(ERROR, "xenstore set permissions failed on `%s'", path);
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+int libxl__xs_writev_perms(libxl__gc *gc, xs_transaction_t t,
+                           const char *dir, char *kvs[],
+                           struct xs_permissions *perms,
+                           unsigned int num_perms)
+{
+    unsigned int h = CTX->xch->handle;
+    char *path;
+    int i;
+
+    for (i = 0; kvs[i] != NULL; i += 2) {
+        path = GCSPRINTF("%s/%s", dir, kvs[i]);
+        if (!fake_xs_ok(glue_fake_xs_write(h, t, path, kvs[i + 1])))
+            return ERROR_FAIL;
+        if (perms &&
+            !fake_xs_ok(glue_fake_xs_set_permissions(h, t, path, perms,
+                                                     num_perms)))
+            return ERROR_FAIL;
+    }
+    return 0;
+}
+
+int libxl__xs_transaction_start(libxl__gc *gc, xs_transaction_t *t)
+{
+    assert(!*t);
+    if (!fake_xs_ok(glue_fake_xs_transaction_start(CTX->xch->handle, t))) {
+        LOGE(ERROR, "could not create xenstore transaction");
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+int libxl__xs_transaction_commit(libxl__gc *gc, xs_transaction_t *t)
+{
+    int err;
+
+    assert(*t);
+    err = glue_fake_xs_transaction_end(CTX->xch->handle, *t, 0);
+    *t = 0;
+    if (err == EAGAIN)
+        return +1;
+    if (!fake_xs_ok(err)) {
+        LOGE(ERROR, "could not commit xenstore transaction");
+        return ERROR_FAIL;
+    }
+    return 0;
+}
+
+void libxl__xs_transaction_abort(libxl__gc *gc, xs_transaction_t *t)
+{
+    if (!*t)
+        return;
+    if (!fake_xs_ok(glue_fake_xs_transaction_end(CTX->xch->handle, *t, 1)))
+        LOGE(ERROR, "could not abort xenstore transaction");
+    *t = 0;
+}
+
 void glue_log(libxl__gc *gc, const char *level, uint32_t domid, int errnoval,
               const char *fmt, ...)
 {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hypercall_abi::types::DomId;
-use libxl_glue::{parse, static_shm_items, Fault, Toolstack};
+use libxl_glue::{parse, static_shm_items, Fault, Toolstack, Xenstore};
 use simulator::{Config, DomainKind, Sim};
 
 const PAGE: u64 = 4096;
@@ -16,6 +16,7 @@ const WINDOW_PAGES: u64 = 16;
 
 struct World {
     sim: Arc<Sim>,
+    xs: Xenstore,
     dom0: DomId,
     baseline_free: u64,
     next_window: u64,
@@ -26,14 +27,14 @@ impl World {
         let sim = Arc::new(Sim::new(Config { frames: 1 << 16, ..Config::default() }));
         let dom0 = sim.create_domain(DomainKind::Pvh, 1024, true).expect("dom0");
         let baseline_free = sim.free_frames();
-        World { sim, dom0, baseline_free, next_window: 0 }
+        World { sim, xs: Xenstore::new(), dom0, baseline_free, next_window: 0 }
     }
 
     /// One `xl` process: its own toolstack instance and dom0 window.
     fn xl(&mut self) -> Toolstack {
         let gpa = (256 + self.next_window * WINDOW_PAGES) * PAGE;
         self.next_window += 1;
-        Toolstack::open(self.sim.clone(), self.dom0, gpa, WINDOW_PAGES * PAGE)
+        Toolstack::open(self.sim.clone(), &self.xs, self.dom0, gpa, WINDOW_PAGES * PAGE)
     }
 
     fn check(&self) {
@@ -50,9 +51,11 @@ fn create(sim: &Sim, xl: &mut Toolstack, kind: DomainKind, items: &[&str]) -> Re
     let mut dc = dc.unwrap_or_else(|e| panic!("parse failed ({e}): {report}"));
     dc.set_type(kind == DomainKind::Pv);
     let domid = sim.create_domain(kind, RAM_PAGES, false).expect("domain build");
+    xl.xenstore().make_domain(u32::from(domid.0));
     let (rc, log) = xl.attach(domid, &mut dc);
     if rc != 0 {
         sim.destroy_domain(domid).expect("destroy after failed create");
+        xl.xenstore().remove_domain(u32::from(domid.0));
         return Err((rc, log));
     }
     Ok(domid)
@@ -208,8 +211,13 @@ fn racing_creates_share_one_region() {
         assert_eq!(e.nr_attachments, 2);
         assert_eq!(e.nr_pages, 16);
         w.check();
+        // Both published, whichever transaction had to run again.
+        for (t, d) in doms.iter().enumerate() {
+            let key = format!("/local/domain/{}/static_shm/{id}/begin", d.0);
+            assert_eq!(w.xs.read_as(u32::from(d.0), &key), Ok(format!("{:#x}", 0x10000000 + t * 0x100000)));
+        }
         for d in doms {
-            w.sim.destroy_domain(d).unwrap();
+            destroy(&w, d);
         }
         assert_eq!(xl.info(&id).err(), Some(libc_enoent()));
     }
@@ -297,5 +305,118 @@ fn hypervisor_errors_are_explained() {
 
     w.sim.destroy_domain(first).unwrap();
     assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}
+
+const EACCES: i32 = 13;
+
+/// `xl destroy`: the hypervisor detaches, libxl removes the domain's
+/// xenstore directory.
+fn destroy(w: &World, d: DomId) {
+    w.sim.destroy_domain(d).unwrap();
+    w.xs.remove_domain(u32::from(d.0));
+}
+
+/// What the guest finds in xenstore (xl.cfg(5), static_shm): each
+/// attachment under its own home, every node owned by dom0 and readable by
+/// the guest only, written before the guest runs and gone with the domain.
+#[test]
+fn attachments_published_read_only_for_the_guest() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let p = create(&w.sim, &mut xl, DomainKind::Pvh, &refs(&example("sshm-producer.cfg"))).unwrap().0;
+    let c = create(&w.sim, &mut xl, DomainKind::Pvh, &refs(&example("sshm-consumer.cfg"))).unwrap().0;
+    let none = create(&w.sim, &mut xl, DomainKind::Pvh, &[]).unwrap().0;
+
+    let home = |d: u16| format!("/local/domain/{d}");
+    let dump = w.xs.dump(&home(c));
+    println!("{dump}");
+    assert_eq!(
+        dump,
+        format!(
+            "/local/domain/{c} = \"\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm = \"\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/ring0 = \"\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/ring0/begin = \"0x20000000\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/ring0/offset = \"0x0\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/ring0/prot = \"rw\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/ring0/size = \"0x200000\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/status = \"\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/status/begin = \"0x20400000\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/status/offset = \"0x8000\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/status/prot = \"ro\"  (n0,r{c})\n\
+             /local/domain/{c}/static_shm/status/size = \"0x8000\"  (n0,r{c})\n"
+        )
+    );
+    assert_eq!(
+        w.xs.dump(&format!("{}/static_shm", home(p))),
+        format!(
+            "/local/domain/{p}/static_shm = \"\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/ring0 = \"\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/ring0/begin = \"0x10000000\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/ring0/offset = \"0x0\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/ring0/prot = \"rw\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/ring0/size = \"0x200000\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/status = \"\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/status/begin = \"0x10200000\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/status/offset = \"0x0\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/status/prot = \"rw\"  (n0,r{p})\n\
+             /local/domain/{p}/static_shm/status/size = \"0x10000\"  (n0,r{p})\n"
+        )
+    );
+    // No static_shm entries, no directory.
+    assert_eq!(w.xs.dump(&format!("{}/static_shm", home(none))), "");
+
+    // The guest reads its keys and can change none of them; another guest
+    // cannot even read them.
+    let (gc, gp) = (u32::from(c), u32::from(p));
+    let key = format!("{}/static_shm/status/prot", home(c));
+    assert_eq!(w.xs.read_as(gc, &key), Ok("ro".to_string()));
+    assert_eq!(w.xs.write_as(gc, &key, "rw"), Err(EACCES));
+    assert_eq!(w.xs.rm_as(gc, &key), Err(EACCES));
+    assert_eq!(w.xs.rm_as(gc, &format!("{}/static_shm", home(c))), Err(EACCES));
+    assert_eq!(w.xs.write_as(gc, &format!("{}/static_shm/status/extra", home(c)), "1"), Err(EACCES));
+    assert_eq!(w.xs.write_as(gc, &format!("{}/static_shm/fake/begin", home(c)), "0x0"), Err(EACCES));
+    assert_eq!(w.xs.read_as(gp, &key), Err(EACCES));
+    assert_eq!(w.xs.write_as(gp, &key, "rw"), Err(EACCES));
+    assert_eq!(w.xs.read_as(gc, &key), Ok("ro".to_string()));
+
+    // Gone with the domain; the other guest's keys stay.
+    destroy(&w, DomId(c));
+    assert_eq!(w.xs.dump(&home(c)), "");
+    assert_eq!(w.xs.read_as(gp, &format!("{}/static_shm/ring0/size", home(p))), Ok("0x200000".to_string()));
+    destroy(&w, DomId(p));
+    destroy(&w, DomId(none));
+    assert_eq!(w.xs.dump("/local/domain"), "/local/domain = \"\"  (n0)\n");
+    assert_eq!(xl.unlink("status"), 0);
+    w.check();
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}
+
+/// A xenstore failure at any step of publishing fails the create: nothing
+/// is published (the transaction is dropped) and every attachment is
+/// detached again, as for an attach failure.
+#[test]
+fn publish_failure_rolls_back_attachments() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let items = ["id=pa, begin=0x10000000, size=0x4000", "id=pb, begin=0x10100000, size=0x2000, prot=ro"];
+    // The directory (a write and its permissions), then per entry its
+    // directory and four keys, each a write and its permissions.
+    let steps = 2 + 2 * (2 + 4 * 2);
+    for skip in 0..steps {
+        w.xs.inject(skip, 5 /* EIO */);
+        let (rc, log) = create(&w.sim, &mut xl, DomainKind::Pvh, &items).unwrap_err();
+        assert_eq!(rc, -3, "ERROR_FAIL at step {skip}");
+        assert!(log.contains("static_shm: cannot publish the regions in xenstore for the guest"), "{log}");
+        assert_eq!(xl.info("pa").err(), Some(libc_enoent()), "step {skip}: rolled back");
+        assert_eq!(xl.info("pb").err(), Some(libc_enoent()), "step {skip}: rolled back");
+        assert_eq!(w.xs.dump("/local/domain"), "/local/domain = \"\"  (n0)\n", "step {skip}");
+        w.check();
+    }
+    w.xs.inject(steps, 5);
+    let d = create(&w.sim, &mut xl, DomainKind::Pvh, &items).unwrap();
+    assert!(w.xs.dump(&format!("/local/domain/{}/static_shm", d.0)).contains("pb/prot = \"ro\""));
+    destroy(&w, d);
     assert_eq!(w.sim.free_frames(), w.baseline_free);
 }

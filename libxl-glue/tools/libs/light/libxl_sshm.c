@@ -3,12 +3,19 @@
  * libxl_sshm.c: static shared memory at domain creation.
  *
  * Regions are owner-less: the hypervisor owns and refcounts them, so libxl
- * keeps nothing in xenstore and has nothing to do at domain destruction (Xen
- * detaches a dying domain's attachments itself).  At creation, after memory
- * is populated and before the domain first runs, every configured region is
- * attached with create-or-open (XEN_SSHM_F_create), which the hypervisor
- * does atomically, so concurrent creates sharing an id are safe.  If any
- * attach fails, the ones done so far are detached again before failing.
+ * keeps no state of its own about them and has nothing to do at domain
+ * destruction (Xen detaches a dying domain's attachments itself).  At
+ * creation, after memory is populated and before the domain first runs,
+ * every configured region is attached with create-or-open
+ * (XEN_SSHM_F_create), which the hypervisor does atomically, so concurrent
+ * creates sharing an id are safe.  If any attach fails, the ones done so
+ * far are detached again before failing.
+ *
+ * The guest is then told what it got: each attachment is published under
+ * the guest's own xenstore home, read-only for the guest (see
+ * sshm_publish), so that a guest driver finds its regions by name.  Those
+ * keys go with the rest of the domain's xenstore directory when it is
+ * destroyed.
  */
 
 #include "libxl_osdeps.h" /* must come before any other headers */
@@ -131,6 +138,77 @@ static void sshm_explain_mismatch(libxl__gc *gc, uint32_t domid, int i,
          want << XC_PAGE_SHIFT, persistent ? "yes" : "no");
 }
 
+/*
+ * Publishes the attachments for the guest, in one transaction:
+ *
+ *   /local/domain/<domid>/static_shm/<id>/begin   "0x10000000"
+ *                                        /size    "0x200000"
+ *                                        /offset  "0x0"
+ *                                        /prot    "rw" or "ro"
+ *
+ * begin is the guest physical address of the mapping, size its length and
+ * offset its start within the region, all in bytes, in hex; prot is the
+ * access the guest was given.  Every node is owned by the toolstack's
+ * domain with read access for the guest ("n0,r<domid>", as libxl makes the
+ * domain's home directory), so the guest can read but not change, add or
+ * remove anything, and no other guest can read it.  Nothing is written
+ * when the config has no static_shm entries.
+ */
+static int sshm_publish(libxl__gc *gc, uint32_t domid,
+                        const libxl_domain_config *d_config)
+{
+    struct xs_permissions roperm[2];
+    xs_transaction_t t = XBT_NULL;
+    const char *dom_path, *dir, *path;
+    int i, rc;
+
+    dom_path = libxl__xs_get_dompath(gc, domid);
+    if (!dom_path)
+        return ERROR_FAIL;
+    dir = GCSPRINTF("%s/static_shm", dom_path);
+
+    roperm[0].id = 0;
+    roperm[0].perms = XS_PERM_NONE;
+    roperm[1].id = domid;
+    roperm[1].perms = XS_PERM_READ;
+
+    for (;;) {
+        rc = libxl__xs_transaction_start(gc, &t);
+        if (rc) goto out;
+
+        rc = libxl__xs_mknod(gc, t, dir, roperm, ARRAY_SIZE(roperm));
+        if (rc) goto out;
+        for (i = 0; i < d_config->num_sshms; i++) {
+            const libxl_static_shm *sshm = &d_config->sshms[i];
+            char *kvs[] = {
+                "begin", GCSPRINTF("0x%"PRIx64, sshm->begin),
+                "size", GCSPRINTF("0x%"PRIx64, sshm->size),
+                "offset", GCSPRINTF("0x%"PRIx64, sshm->offset),
+                "prot", sshm->prot == LIBXL_SSHM_PROT_R ? "ro" : "rw",
+                NULL, NULL,
+            };
+
+            path = GCSPRINTF("%s/%s", dir, sshm->id);
+            rc = libxl__xs_mknod(gc, t, path, roperm, ARRAY_SIZE(roperm));
+            if (rc) goto out;
+            rc = libxl__xs_writev_perms(gc, t, path, kvs, roperm,
+                                        ARRAY_SIZE(roperm));
+            if (rc) {
+                LOGED(ERROR, domid, "static_shm: cannot write %s", path);
+                goto out;
+            }
+        }
+
+        rc = libxl__xs_transaction_commit(gc, &t);
+        if (!rc) break;
+        if (rc < 0) goto out;
+    }
+
+ out:
+    libxl__xs_transaction_abort(gc, &t);
+    return rc;
+}
+
 int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
                            libxl_domain_config *d_config)
 {
@@ -164,6 +242,12 @@ int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
         }
         LOGD(DEBUG, domid, "static_shm[%d] id=%s attached at 0x%"PRIx64,
              i, sshm->id, sshm->begin);
+    }
+
+    if (d_config->num_sshms && sshm_publish(gc, domid, d_config)) {
+        LOGD(ERROR, domid, "static_shm: cannot publish the regions in "
+             "xenstore for the guest");
+        goto rollback;
     }
 
     return 0;
