@@ -51,6 +51,9 @@ M=$B/modules
 rm -rf "$M" && mkdir -p "$M"
 (cd "$HERE" && find . -path ./tools -prune -o -type f \( -name Kbuild -o -name '*.[ch]' \) -print |
     while read -r f; do mkdir -p "$M/$(dirname "$f")" && cp "$f" "$M/$f"; done)
+# The V4V ABI is written once, in hypercall-abi; xen-public/xen.h maps its
+# include of Xen's xen.h to Linux's.
+cp "$ROOT/hypercall-abi/include/public/v4v.h" "$M/xen-public/v4v.h"
 sparse=()
 command -v sparse >/dev/null 2>&1 && sparse=(C=2 CHECK=sparse)
 log=$B/modules.log
