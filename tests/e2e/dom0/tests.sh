@@ -1,11 +1,12 @@
 #!/bin/sh
 # The e2e scenario driver, run by dom0's /init on the real host. Each check
 # prints one PASS/FAIL line; the summary line ends the run. E2E_ONLY (on
-# dom0's kernel command line as e2e_only=sshm|v4v) runs one family.
+# dom0's kernel command line as e2e_only=sshm|sshmdev|v4v) runs one family.
 cd /root || exit 1
 . /root/lib.sh
 . /root/sshm.sh
 [ -f /root/v4v.sh ] && . /root/v4v.sh
+[ -f /root/sshm-dev.sh ] && . /root/sshm-dev.sh
 only=
 for a in $(cat /proc/cmdline); do case $a in e2e_only=*) only=${a#e2e_only=} ;; esac; done
 
@@ -13,6 +14,9 @@ log "xl info: $(xl info | awk '$1 == "virt_caps" || $1 == "free_memory" || $1 ==
 check host-xl-list-dom0-only expect_domains "Domain-0"
 check host-sshm-list-empty test "$(sshm_count)" = 0
 [ -z "$only" ] || [ "$only" = sshm ] && run_sshm_scenarios
+if [ -z "$only" ] || [ "$only" = sshmdev ]; then
+    if command -v run_sshm_dev_scenarios >/dev/null 2>&1; then run_sshm_dev_scenarios; else fail sshmdev-scenarios "tests/e2e/dom0/sshm-dev.sh is missing"; fi
+fi
 if [ -z "$only" ] || [ "$only" = v4v ]; then
     if command -v run_v4v_scenarios >/dev/null 2>&1; then run_v4v_scenarios; else fail v4v-scenarios "tests/e2e/dom0/v4v.sh is missing"; fi
 fi
