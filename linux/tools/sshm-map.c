@@ -10,9 +10,11 @@
  *                                      hex after "hex:" (hex:deadbeef)
  *   sshm-map wait NAME OFFSET DATA SECS
  *                                      polls until DATA is at OFFSET
- *   sshm-map probe NAME                tries what a read-only region must
- *                                      refuse and mappings past the end;
- *                                      one line per attempt with the errno
+ *   sshm-map probe NAME                tries opening for writing, then
+ *                                      through the widest open that works
+ *                                      shared, private, writable and
+ *                                      out-of-range mappings and mprotect;
+ *                                      one line per attempt: ok or errno
  *   sshm-map xs-read PATH              xenstore through /dev/xen/xenbus, as
  *   sshm-map xs-write PATH VALUE       this guest (relative paths are under
  *   sshm-map xs-rm PATH                its /local/domain/DOMID)
@@ -308,7 +310,10 @@ static int cmd_probe(const char *name)
 	if (fd >= 0)
 		close(fd);
 
-	fd = open(path, O_RDONLY);
+	/* The mappings below through the widest open that works. */
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return fail(path, errno);
 	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
