@@ -21,13 +21,13 @@ use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, Wire, IO
 use hypercall_abi::{DomId, Errno};
 
 use super::ring::{Reservation, Ring, Wakes};
-use super::{guest_elem, id_of, read_guest, V4v, SEND_CHUNK_BYTES, SEND_RESTARTS_MAX, SEND_STEP_BYTES_MAX};
+use super::{guest_elem, id_of, read_guest, SendArgs, V4v, SEND_CHUNK_BYTES, SEND_RESTARTS_MAX, SEND_STEP_BYTES_MAX};
 use crate::platform::{Lock, Platform};
 
 /// A send in progress, kept in its sender's state between hypercall steps.
 pub(crate) struct InFlight {
     /// The hypercall's arguments: a re-issue must match them exactly.
-    args: [u64; 4],
+    args: SendArgs,
     generation: u64,
     token: u64,
     /// The iov array, copied from the guest once at the first step.
@@ -78,7 +78,9 @@ enum Step {
 }
 
 impl<P: Platform> V4v<P> {
-    pub(super) fn sendv(&self, p: &P, caller: &P::Domain, args: [u64; 4]) -> Result<i64, Errno> {
+    /// `OP_SENDV`, one hypercall step of it: starts a send, or continues
+    /// this domain's parked one if `args` are the same.
+    pub(super) fn sendv(&self, p: &P, caller: &P::Domain, args: SendArgs) -> Result<i64, Errno> {
         let me = id_of(p, caller);
         // A continuation of this domain's send in progress?
         let resumed = self.table.with(|t| match t.dom(me) {
@@ -98,21 +100,21 @@ impl<P: Platform> V4v<P> {
     }
 
     /// Checks everything, copies the iov array once and reserves the space.
-    fn send_start(&self, p: &P, caller: &P::Domain, me: DomId, args: [u64; 4]) -> Result<InFlight, Errno> {
-        let sa: SendAddr = read_guest(p, caller, args[0])?;
+    fn send_start(&self, p: &P, caller: &P::Domain, me: DomId, args: SendArgs) -> Result<InFlight, Errno> {
+        let sa: SendAddr = read_guest(p, caller, args.addr)?;
         sa.validate()?;
         // The source is never taken from the guest: it may only name itself.
         if sa.src.domain != me.0 && sa.src.domain != DomId::SELF_.0 {
             return Err(Errno::EPERM);
         }
-        let niov = args[2];
+        let niov = args.niov;
         if niov == 0 {
             return Err(Errno::EINVAL);
         }
         if niov > IOV_MAX as u64 {
             return Err(Errno::E2BIG);
         }
-        let msg_type = u32::try_from(args[3]).map_err(|_| Errno::EINVAL)?;
+        let msg_type = u32::try_from(args.msg_type).map_err(|_| Errno::EINVAL)?;
 
         let dst = DomId(sa.dst.domain);
         if !dst.is_real() {
@@ -133,7 +135,7 @@ impl<P: Platform> V4v<P> {
         iovs.try_reserve_exact(niov as usize).map_err(|_| Errno::ENOMEM)?;
         let mut total: u32 = 0;
         for i in 0..niov {
-            let addr = guest_elem(args[1], i as usize, Iov::SIZE)?;
+            let addr = guest_elem(args.iovs, i as usize, Iov::SIZE)?;
             let iov: Iov = read_guest(p, caller, addr)?;
             iov.validate()?;
             total = total.checked_add(iov.len).ok_or(Errno::EOVERFLOW)?;
