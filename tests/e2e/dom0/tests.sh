@@ -1,11 +1,13 @@
 #!/bin/sh
 # The e2e scenario driver, run by dom0's /init on the real host. Each check
 # prints one PASS/FAIL line; the summary line ends the run. E2E_ONLY (on
-# dom0's kernel command line as e2e_only=sshm|sshmdev|v4v) runs one family.
+# dom0's kernel command line as e2e_only=sshm|sshmdev|v4v|vsock) runs one family.
 cd /root || exit 1
 . /root/lib.sh
 . /root/sshm.sh
 [ -f /root/v4v.sh ] && . /root/v4v.sh
+# vsock.sh uses v4v.sh's helpers (v4v_info, v4v_no_zombie).
+[ -f /root/vsock.sh ] && . /root/vsock.sh
 [ -f /root/sshm-dev.sh ] && . /root/sshm-dev.sh
 only=
 for a in $(cat /proc/cmdline); do case $a in e2e_only=*) only=${a#e2e_only=} ;; esac; done
@@ -19,6 +21,9 @@ if [ -z "$only" ] || [ "$only" = sshmdev ]; then
 fi
 if [ -z "$only" ] || [ "$only" = v4v ]; then
     if command -v run_v4v_scenarios >/dev/null 2>&1; then run_v4v_scenarios; else fail v4v-scenarios "tests/e2e/dom0/v4v.sh is missing"; fi
+fi
+if [ -z "$only" ] || [ "$only" = vsock ]; then
+    if command -v run_vsock_scenarios >/dev/null 2>&1; then run_vsock_scenarios; else fail vsock-scenarios "tests/e2e/dom0/vsock.sh is missing"; fi
 fi
 check host-all-guests-gone expect_domains "Domain-0"
 # Each guest's console, for the logs on the host (run.sh splits them out).

@@ -1,0 +1,384 @@
+# AF_VSOCK over V4V between Linux domains (issue 15, linux/README.md).
+# Sourced by tests.sh after lib.sh; run_vsock_scenarios runs every check
+# and destroys every guest it made.
+#
+# Dom0 and three Linux guests (vsock-a, vsock-b, vsock-c, from
+# /root/vsock-guest.cfg) load the kernel's vsock modules and
+# xen_v4v_vsock. The guests run what dom0 writes to their console
+# (domu/init, ctl=1): vs_run sends a command, vs_wait waits for its
+# "rc=" line in the guest's console log. A domain's CID is its domid + 2;
+# dom0 is CID 2. The tools are vsock-stream (linux/tools) and socat.
+#
+# VS_SIZE is what each side streams in the throughput checks; vs_size=N
+# on dom0's command line (make e2e-release E2E_ARGS="e2e_only=vsock
+# vs_size=N") overrides it.
+
+VS_CFG=/root/vsock-guest.cfg
+VS_KCMD="console=hvc0 quiet pci=off ctl=1"
+# XEN_V4V_VSOCK_PORT in linux/xen_v4v_vsock.c: the V4V port of every
+# domain's vsock ring.
+VS_V4V_PORT=30323
+VS_SIZE=67108864
+for v_a in $(cat /proc/cmdline); do case $v_a in vs_size=*) VS_SIZE=${v_a#vs_size=} ;; esac; done
+# Seconds a stream of VS_SIZE may take (under TCG, both ways at once).
+VS_STREAM_SECS=${VS_STREAM_SECS:-240}
+VS_LOAD='insmod /lib/modules/vsock.ko && insmod /lib/modules/vmw_vsock_virtio_transport_common.ko && insmod /lib/modules/xen_v4v_vsock.ko && dmesg | grep "xen_v4v_vsock: dom" | tail -n 1'
+VS_GUESTS="vsock-a vsock-b vsock-c"
+# Every check, in order: a check that cannot run fails with the reason.
+VS_CHECKS="vsock-modules-load vsock-socat-guest-to-guest vsock-socat-guest-to-dom0 vsock-socat-dom0-to-guest
+vsock-stream-guest-guest-both-ways vsock-stream-guest-dom0-both-ways vsock-latency
+vsock-churn-200-nothing-leaked vsock-impersonation-dropped vsock-firewall-refused
+vsock-peer-destroyed-mid-stream vsock-module-reload vsock-dmesg-clean vsock-nothing-left"
+VS_DONE=""
+
+vs_pass() { VS_DONE="$VS_DONE $1"; pass "$1"; }
+vs_fail() { VS_DONE="$VS_DONE $1"; fail "$1" "$2"; }
+vs_result() { if [ -z "$2" ]; then vs_pass "$1"; else vs_fail "$1" "$2"; fi; }
+
+# vs_log NAME: guest NAME's console log.
+vs_log() { tr -d '\r' <"/var/log/xen/console/guest-$1.log" 2>/dev/null; }
+# vs_cid NAME: its CID.
+vs_cid() { echo $(($(domid_of "$1") + 2)); }
+
+VS_SEQ=0
+# vs_run NAME CMD: starts CMD (a shell command line) in guest NAME; its id
+# is in VS_ID.
+vs_run() {
+    VS_SEQ=$((VS_SEQ + 1))
+    VS_ID=c$VS_SEQ
+    v_tty=$(xenstore-read "/local/domain/$(domid_of "$1")/console/tty" 2>/dev/null) || {
+        log "vsock: $1 has no console"
+        return 1
+    }
+    printf '%s %s\n' "$VS_ID" "$2" >"$v_tty"
+}
+# vs_wait NAME ID SECS: waits for command ID to end; returns its status
+# (124 if it did not end in time).
+vs_wait() {
+    wait_log "$1" "^DOMU $1: \[$2\] rc=" "$3" || return 124
+    return "$(vs_log "$1" | sed -n "s/^DOMU $1: \[$2\] rc=\([0-9]*\)$/\1/p" | tail -n 1)"
+}
+# vs_out NAME ID: command ID's output so far.
+vs_out() { vs_log "$1" | sed -n "s/^DOMU $1: \[$2\] //p" | grep -v '^rc=[0-9]*$'; }
+# vs_do NAME SECS CMD: runs CMD and waits for it; its output in VS_OUT.
+vs_do() {
+    vs_run "$1" "$3" || return 1
+    vs_wait "$1" "$VS_ID" "$2"
+    v_rc=$?
+    VS_OUT=$(vs_out "$1" "$VS_ID")
+    return $v_rc
+}
+# vs_field TEXT WHAT KEY: KEY's value in TEXT's last line starting with WHAT.
+vs_field() { echo "$1" | grep "^$2 " | tail -n 1 | tr ' ' '\n' | sed -n "s/^$3=//p"; }
+# vs_bad_dmesg: oopses and warnings in the kernel log (a guest's, with
+# vs_do, or dom0's).
+VS_BAD='WARNING|Oops|BUG|Call Trace|general protection'
+
+# vs_up NAME: waits for guest NAME's first line; creates it once more if
+# it died of the early-boot triple fault (lib.sh, linux_guest).
+vs_up() {
+    wait_log "$1" "^DOMU $1: up" 180
+    case $? in
+        0) return 0 ;;
+        1) log "vsock: $1 printed nothing in 180 s"; return 1 ;;
+    esac
+    if xl dmesg | grep -q "Triple fault"; then
+        RETRIES=$((RETRIES + 1))
+        echo "RETRY $1: triple-faulted in early boot (known TCG flake), created again"
+        linux_guest "$1" "$VS_CFG" "extra=\"$VS_KCMD tag=$1\""
+        return
+    fi
+    log "vsock: $1 died before its first line"
+    return 1
+}
+
+# Guests, modules, and the socat examples of the README.
+vs_setup() {
+    log "vsock: dom0 loads the modules, three guests boot"
+    v_err=""
+    for v_g in $VS_GUESTS; do
+        rm -f "/var/log/xen/console/guest-$v_g.log"
+        xl create "$VS_CFG" "name=\"$v_g\"" "extra=\"$VS_KCMD tag=$v_g\"" >"/tmp/vs-create-$v_g.out" 2>&1 &
+    done
+    v_out=$(sh -c "$VS_LOAD" 2>&1) || v_err="dom0: $v_out"
+    log "vsock: dom0: $v_out"
+    wait
+    VS_UP=""
+    for v_g in $VS_GUESTS; do
+        if vs_up "$v_g"; then
+            VS_UP="$VS_UP $v_g"
+        else
+            v_err="$v_err $v_g did not boot: $(tail -n 2 "/tmp/vs-create-$v_g.out" | tr '\n' ' ')"
+        fi
+    done
+    for v_g in $VS_UP; do vs_run "$v_g" "$VS_LOAD" && eval "v_load_$(echo "$v_g" | tr -d -)=$VS_ID"; done
+    for v_g in $VS_UP; do
+        eval "v_id=\$v_load_$(echo "$v_g" | tr -d -)"
+        if vs_wait "$v_g" "$v_id" 60; then
+            log "vsock: $v_g (d$(domid_of "$v_g")): $(vs_out "$v_g" "$v_id")"
+            vs_out "$v_g" "$v_id" | grep -q "is cid $(vs_cid "$v_g");" || v_err="$v_err $v_g: $(vs_out "$v_g" "$v_id")"
+        else
+            v_err="$v_err $v_g: $(vs_out "$v_g" "$v_id" | tail -n 2)"
+        fi
+    done
+    vs_result vsock-modules-load "$v_err"
+    [ -z "$v_err" ]
+}
+
+vs_socat() {
+    log "vsock: socat between guests and with dom0"
+    a=$(vs_cid vsock-a)
+    # The listener's stdin stays open until the connection ends.
+    vs_run vsock-a 'sleep 60 | socat VSOCK-LISTEN:5000 -'
+    v_l=$VS_ID
+    sleep 2
+    vs_do vsock-b 60 "echo hello from vsock-b | socat - VSOCK-CONNECT:$a:5000"
+    v_rc=$?
+    vs_wait vsock-a "$v_l" 30
+    v_err=""
+    [ $v_rc = 0 ] || v_err="connect: rc $v_rc $VS_OUT"
+    vs_out vsock-a "$v_l" | grep -q "^hello from vsock-b$" || v_err="$v_err listener got '$(vs_out vsock-a "$v_l")'"
+    vs_result vsock-socat-guest-to-guest "$v_err"
+
+    # Guest to dom0 (CID 2, the host), then dom0 to a guest.
+    (sleep 60 | socat VSOCK-LISTEN:5000 - >/tmp/vs-socat.out 2>&1) &
+    v_pid=$!
+    sleep 1
+    vs_do vsock-c 60 'echo hello from vsock-c | socat - VSOCK-CONNECT:2:5000'
+    v_rc=$?
+    v_err=""
+    wait_for 20 grep -q "hello from vsock-c" /tmp/vs-socat.out || v_err="dom0 got '$(cat /tmp/vs-socat.out)'"
+    [ $v_rc = 0 ] || v_err="$v_err connect: rc $v_rc $VS_OUT"
+    kill $v_pid 2>/dev/null
+    vs_result vsock-socat-guest-to-dom0 "$v_err"
+
+    vs_run vsock-c 'sleep 60 | socat VSOCK-LISTEN:5001 -'
+    v_l=$VS_ID
+    sleep 2
+    v_err=""
+    v_out=$(echo hello from dom0 | socat - "VSOCK-CONNECT:$(vs_cid vsock-c):5001" 2>&1) || v_err="connect: $v_out"
+    vs_wait vsock-c "$v_l" 30
+    vs_out vsock-c "$v_l" | grep -q "^hello from dom0$" || v_err="$v_err listener got '$(vs_out vsock-c "$v_l")'"
+    vs_result vsock-socat-dom0-to-guest "$v_err"
+}
+
+# vs_check_duplex A_OUT B_OUT PEER_OF_A: both sides of a duplex stream sent
+# and received VS_SIZE with equal sums; A saw B as PEER_OF_A. "" or why not.
+vs_check_duplex() {
+    for v_k in bytes sum; do
+        v_as=$(vs_field "$1" sent $v_k) v_ar=$(vs_field "$1" recv $v_k)
+        v_bs=$(vs_field "$2" sent $v_k) v_br=$(vs_field "$2" recv $v_k)
+        [ -n "$v_as" ] && [ "$v_as" = "$v_br" ] && [ "$v_bs" = "$v_ar" ] ||
+            { echo "$v_k: a sent '$v_as' got '$v_ar', b sent '$v_bs' got '$v_br'"; return; }
+    done
+    [ "$(vs_field "$1" sent bytes)" = "$VS_SIZE" ] && [ "$(vs_field "$2" sent bytes)" = "$VS_SIZE" ] ||
+        { echo "not $VS_SIZE bytes each way"; return; }
+    [ "$(vs_field "$1" recv end)" = eof ] && [ "$(vs_field "$2" recv end)" = eof ] || { echo "not ended by EOF"; return; }
+    v_p=$(vs_field "$1" recv peer)
+    [ "${v_p%%:*}" = "$3" ] || echo "listener saw peer $v_p, want cid $3"
+}
+
+vs_streams() {
+    log "vsock: $VS_SIZE bytes each way at once, vsock-a <-> vsock-b and vsock-c <-> dom0"
+    a=$(vs_cid vsock-a) b=$(vs_cid vsock-b) c=$(vs_cid vsock-c)
+    vs_run vsock-a "vsock-stream duplex-listen 5001 $VS_SIZE"
+    v_a=$VS_ID
+    vsock-stream duplex-listen 5002 "$VS_SIZE" >/tmp/vs-dom0-duplex.out 2>&1 &
+    v_pid=$!
+    sleep 2
+    vs_run vsock-b "vsock-stream duplex $a 5001 $VS_SIZE"
+    v_b=$VS_ID
+    vs_run vsock-c "vsock-stream duplex 2 5002 $VS_SIZE"
+    v_c=$VS_ID
+    vs_wait vsock-b "$v_b" "$VS_STREAM_SECS"
+    vs_wait vsock-a "$v_a" 30
+    v_ao=$(vs_out vsock-a "$v_a") v_bo=$(vs_out vsock-b "$v_b")
+    log "vsock: a: $(echo "$v_ao" | tr '\n' '|')"
+    log "vsock: b: $(echo "$v_bo" | tr '\n' '|')"
+    vs_result vsock-stream-guest-guest-both-ways "$(vs_check_duplex "$v_ao" "$v_bo" "$b")"
+    vs_wait vsock-c "$v_c" "$VS_STREAM_SECS"
+    wait_for 30 sh -c "! kill -0 $v_pid"
+    v_do=$(cat /tmp/vs-dom0-duplex.out) v_co=$(vs_out vsock-c "$v_c")
+    log "vsock: dom0: $(echo "$v_do" | tr '\n' '|')"
+    log "vsock: c: $(echo "$v_co" | tr '\n' '|')"
+    vs_result vsock-stream-guest-dom0-both-ways "$(vs_check_duplex "$v_do" "$v_co" "$c")"
+    kill $v_pid 2>/dev/null
+}
+
+vs_latency() {
+    log "vsock: round trips vsock-b -> vsock-a (echo)"
+    a=$(vs_cid vsock-a)
+    vs_run vsock-a 'vsock-stream echo 5003'
+    VS_ECHO_A=$VS_ID
+    sleep 2
+    v_err=""
+    for v_s in "64 200" "4096 100" "65536 20"; do
+        if vs_do vsock-b 120 "vsock-stream ping $a 5003 $v_s"; then
+            log "vsock: $VS_OUT"
+        else
+            v_err="$v_err ping $v_s: $VS_OUT"
+        fi
+    done
+    vs_result vsock-latency "$v_err"
+}
+
+# 200 connections from dom0 to vsock-a's echo server (still running).
+vs_churn() {
+    log "vsock: 200 connections opened and closed, dom0 -> vsock-a"
+    v_err=""
+    v_r0=$(v4v_info nr_rings) v_p0=$(freepages)
+    v_out=$(vsock-stream churn "$(vs_cid vsock-a)" 5003 200 2>&1) || v_err="churn: $v_out"
+    log "vsock: $v_out"
+    v_r1=$(v4v_info nr_rings) v_p1=$(freepages)
+    [ "$v_r0" = 1 ] && [ "$v_r1" = 1 ] || v_err="$v_err dom0 rings $v_r0 -> $v_r1"
+    v_d=$((v_p0 - v_p1))
+    # As in v4v.sh: the heap's noise is a few pages, a leaked ring 64.
+    [ $v_d -le 32 ] && [ $v_d -ge -32 ] || v_err="$v_err free pages $v_p0 -> $v_p1"
+    log "vsock: dom0 rings $v_r0 -> $v_r1, free pages $v_p0 -> $v_p1"
+    vs_result vsock-churn-200-nothing-leaked "$v_err"
+}
+
+# vsock-b claims vsock-a's CID (the module's test hook); vsock-c drops it.
+vs_impersonation() {
+    log "vsock: vsock-b connects to vsock-c claiming vsock-a's CID"
+    a=$(vs_cid vsock-a) c=$(vs_cid vsock-c)
+    v_err=""
+    vs_run vsock-c 'vsock-stream listen 5005'
+    v_l=$VS_ID
+    sleep 2
+    vs_do vsock-b 60 "echo $a >/sys/module/xen_v4v_vsock/parameters/test_src_cid && vsock-stream send $c 5005 1000; echo 0 >/sys/module/xen_v4v_vsock/parameters/test_src_cid"
+    echo "$VS_OUT" | grep -q "^error connect" || v_err="connect as cid $a: '$VS_OUT'"
+    vs_do vsock-c 30 'cat /sys/module/xen_v4v_vsock/parameters/dropped_spoofed'
+    [ "${VS_OUT:-0}" -ge 1 ] || v_err="$v_err vsock-c dropped_spoofed=$VS_OUT"
+    vs_out vsock-c "$v_l" | grep -q '^recv' && v_err="$v_err the listener accepted: $(vs_out vsock-c "$v_l")"
+    log "vsock: b: $(echo "$VS_OUT" | tr '\n' '|'); c dropped_spoofed=$VS_OUT"
+    vs_result vsock-impersonation-dropped "$v_err"
+    # The listener is still waiting: vsock-a's connection ends it.
+    vs_do vsock-a 60 "vsock-stream send $c 5005 1000"
+    vs_wait vsock-c "$v_l" 30
+}
+
+# A dom0 firewall rule on the vsock ring's V4V port refuses vsock-b ->
+# vsock-c; vsock-a -> vsock-c still works.
+vs_firewall() {
+    log "vsock: firewall rule vsock-b -> vsock-c"
+    c=$(vs_cid vsock-c)
+    v_err=""
+    v_out=$(xen-v4v fw-add src_domain="$(domid_of vsock-b)" dst_domain="$(domid_of vsock-c)" \
+        dst_port=$VS_V4V_PORT action=reject 2>&1) || v_err="fw-add: $v_out"
+    vs_run vsock-c 'vsock-stream listen 5006'
+    v_l=$VS_ID
+    sleep 2
+    vs_do vsock-b 60 "vsock-stream send $c 5006 1000"
+    v_bo=$VS_OUT
+    echo "$v_bo" | grep -q "^error connect.*: Connection reset by peer" || v_err="$v_err vsock-b: '$v_bo'"
+    vs_do vsock-a 60 "vsock-stream send $c 5006 1000" || v_err="$v_err vsock-a: $VS_OUT"
+    vs_wait vsock-c "$v_l" 30 || v_err="$v_err listener: $(vs_out vsock-c "$v_l")"
+    v_p=$(vs_field "$(vs_out vsock-c "$v_l")" recv peer)
+    [ "${v_p%%:*}" = "$(vs_cid vsock-a)" ] || v_err="$v_err listener's peer $v_p"
+    xen-v4v fw-del src_domain="$(domid_of vsock-b)" dst_domain="$(domid_of vsock-c)" \
+        dst_port=$VS_V4V_PORT action=reject >/dev/null || v_err="$v_err fw-del failed"
+    log "vsock: b: $v_bo"
+    vs_result vsock-firewall-refused "$v_err"
+}
+
+# vsock-a and vsock-b stream both ways; vsock-a is destroyed; vsock-b's
+# stream ends, and vsock-b then streams with vsock-c.
+vs_peer_death() {
+    log "vsock: vsock-a destroyed mid-stream"
+    a=$(vs_cid vsock-a) b=$(vs_cid vsock-b)
+    v_err=""
+    vs_run vsock-a 'vsock-stream duplex-listen 5007 1099511627776'
+    sleep 2
+    vs_run vsock-b "vsock-stream duplex $a 5007 1099511627776"
+    v_b=$VS_ID
+    sleep 5
+    vs_out vsock-b "$v_b" | grep -q '^error' && v_err="vsock-b: $(vs_out vsock-b "$v_b")"
+    xl destroy vsock-a || v_err="$v_err xl destroy failed"
+    v_t0=$(up)
+    vs_wait vsock-b "$v_b" 20
+    v_rc=$?
+    v_secs=$(echo "$(up) $v_t0" | awk '{ printf "%.1f", $1 - $2 }')
+    v_e=$(vs_field "$(vs_out vsock-b "$v_b")" recv end)
+    log "vsock: b after ${v_secs}s: $(vs_out vsock-b "$v_b" | tr '\n' '|')"
+    [ $v_rc != 124 ] || v_err="$v_err vsock-b's stream did not end within 20 s"
+    case $v_e in eof | reset) ;; *) v_err="$v_err vsock-b's stream ended with '$v_e'" ;; esac
+    vs_run vsock-b 'vsock-stream listen 5008'
+    v_l=$VS_ID
+    sleep 2
+    vs_do vsock-c 60 "vsock-stream send $b 5008 1048576" || v_err="$v_err vsock-c: $VS_OUT"
+    v_cs=$(vs_field "$VS_OUT" sent sum)
+    vs_wait vsock-b "$v_l" 30
+    [ -n "$v_cs" ] && [ "$(vs_field "$(vs_out vsock-b "$v_l")" recv sum)" = "$v_cs" ] ||
+        v_err="$v_err then c -> b: '$VS_OUT' / '$(vs_out vsock-b "$v_l")'"
+    vs_result vsock-peer-destroyed-mid-stream "$v_err"
+}
+
+# vsock-c unloads and loads the module twice, with a connection to vsock-b
+# in between each time (and one open during an unload attempt, which the
+# module refuses: the socket holds it).
+vs_reload() {
+    log "vsock: module reload in vsock-c"
+    b=$(vs_cid vsock-b)
+    v_err=""
+    vs_run vsock-b 'vsock-stream listen 5009 3'
+    v_l=$VS_ID
+    sleep 2
+    vs_run vsock-c "sleep 8 | socat - VSOCK-CONNECT:$b:5009"
+    v_hold=$VS_ID
+    sleep 3
+    vs_do vsock-c 30 'rmmod xen_v4v_vsock'
+    [ $? != 0 ] || v_err="rmmod with a connection open succeeded"
+    vs_wait vsock-c "$v_hold" 30
+    for v_i in 1 2; do
+        vs_do vsock-c 60 "rmmod xen_v4v_vsock && insmod /lib/modules/xen_v4v_vsock.ko && vsock-stream send $b 5009 100000" ||
+            v_err="$v_err round $v_i: $VS_OUT"
+    done
+    vs_wait vsock-b "$v_l" 30 || v_err="$v_err listener: $(vs_out vsock-b "$v_l" | tail -n 1)"
+    v_n=$(vs_out vsock-b "$v_l" | grep -c '^recv .* end=eof')
+    [ "$v_n" = 3 ] || v_err="$v_err listener: $(vs_out vsock-b "$v_l" | tr '\n' '|')"
+    vs_result vsock-module-reload "$v_err"
+}
+
+vs_dmesg_clean() {
+    v_err=""
+    for v_g in vsock-b vsock-c; do
+        vs_do "$v_g" 30 "dmesg | grep -E '$VS_BAD' | head -n 3" || true
+        [ -z "$VS_OUT" ] || v_err="$v_err $v_g: $(echo "$VS_OUT" | tr '\n' '|')"
+    done
+    v_out=$(dmesg | grep -E "$VS_BAD" | head -n 3)
+    [ -z "$v_out" ] || v_err="$v_err dom0: $(echo "$v_out" | tr '\n' '|')"
+    vs_result vsock-dmesg-clean "$v_err"
+}
+
+run_vsock_scenarios() {
+    log "vsock: scenarios start"
+    v_pages0=$(freepages)
+    if vs_setup; then
+        vs_socat
+        vs_streams
+        vs_latency
+        vs_churn
+        vs_impersonation
+        vs_firewall
+        vs_peer_death
+        vs_reload
+        vs_dmesg_clean
+    fi
+    for v_g in $(xl list | awk 'NR > 1 && $1 ~ /^vsock-/ { print $1 }'); do xl destroy "$v_g"; done
+    v_err=""
+    wait_for 10 v4v_no_zombie vsock-none || v_err="domains left: $(xl list | awk 'NR > 1 { print $1 "/" $5 }' | tr '\n' ' ')"
+    rmmod xen_v4v_vsock 2>/dev/null || v_err="$v_err dom0 rmmod failed"
+    v_r=$(v4v_info nr_rings)
+    [ "$v_r" = 0 ] || v_err="$v_err dom0 nr_rings=$v_r after rmmod"
+    xen-v4v fw-list | grep -q "^0 rules" || v_err="$v_err firewall rules left"
+    v_pages1=$(freepages)
+    v_d=$((v_pages0 - v_pages1))
+    [ $v_d -le 64 ] && [ $v_d -ge -64 ] || v_err="$v_err free pages $v_pages0 before, $v_pages1 after"
+    log "vsock: free pages $v_pages0 -> $v_pages1"
+    vs_result vsock-nothing-left "$v_err"
+    for v_c in $VS_CHECKS; do
+        case " $VS_DONE " in *" $v_c "*) ;; *) fail "$v_c" "did not run" ;; esac
+    done
+    log "vsock: scenarios end"
+}
