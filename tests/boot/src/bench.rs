@@ -12,6 +12,11 @@
 //!   into dom0's own physmap at free gfns, in 2 MiB extents and in 4 KiB
 //!   ones.
 //!
+//! With the cargo feature `profile` (`make bench-xen-profile`, issue 16) it
+//! runs only the sends of V4V and Argo, each batch one counting window of
+//! the insn-prof QEMU plugin, which attributes Xen's instructions to its
+//! functions (`profile`).
+//!
 //! Time is the TSC (`rdtsc`) around a whole batch. Under QEMU `-icount` the
 //! guest's TSC follows virtual time, which counts instructions; the
 //! `calib` line times a loop of a known number of instructions so the
@@ -104,6 +109,20 @@ fn tsc() -> u64 {
     // SAFETY: lfence; rdtsc only read the time stamp counter.
     unsafe { asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nostack, nomem)) };
     u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// Opens (`open`) or closes a counting window of the insn-prof QEMU plugin
+/// (`make bench-xen-profile`, tests/bench/profile/insn-prof.c): the plugin
+/// recognises these two multi-byte NOPs by their displacement. One
+/// instruction each, a NOP without the plugin.
+fn mark(open: bool) {
+    if open {
+        // SAFETY: a NOP (`nopl 0x50524f01(%rax)`): no memory access.
+        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x01, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
+    } else {
+        // SAFETY: a NOP (`nopl 0x50524f02(%rax)`): no memory access.
+        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x02, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
+    }
 }
 
 /// `2 * n` instructions.
@@ -262,7 +281,8 @@ impl Argo {
         // SAFETY: the ring's pages, not registered yet.
         unsafe { core::ptr::write_bytes(ring, 0, RING_BYTES) };
         put(args(), ArgoRegisterRing { aport: PORT, partner_id: 0, pad: 0, len: RING_LEN });
-        let r = hc.call(hypercall::ARGO_OP, [ARGO_OP_REGISTER_RING, args() as u64, ring_gfns(ring), RING_PAGES as u64, 0]);
+        let r =
+            hc.call(hypercall::ARGO_OP, [ARGO_OP_REGISTER_RING, args() as u64, ring_gfns(ring), RING_PAGES as u64, 0]);
         if r != 0 {
             return Err(r);
         }
@@ -280,7 +300,10 @@ impl Channel for Argo {
         "argo"
     }
     fn send(&mut self, hc: &Hypercalls, len: usize) -> i64 {
-        put(args(), [ArgoAddr { aport: SRC_PORT, domain_id: 0, pad: 0 }, ArgoAddr { aport: PORT, domain_id: 0, pad: 0 }]);
+        put(
+            args(),
+            [ArgoAddr { aport: SRC_PORT, domain_id: 0, pad: 0 }, ArgoAddr { aport: PORT, domain_id: 0, pad: 0 }],
+        );
         put(iovs(), ArgoIov { iov_hnd: addr_of!(TX) as u64, iov_len: len as u32, pad: 0 });
         hc.call(hypercall::ARGO_OP, [ARGO_OP_SENDV, args() as u64, iovs() as u64, 1, u64::from(MSG_TYPE)])
     }
@@ -326,8 +349,27 @@ fn batch(size: usize) -> usize {
 }
 
 /// Ticks of `n` send + receive rounds; `Err` with the first failure.
-fn run_batch(hc: &Hypercalls, ch: &mut dyn Channel, size: usize, n: usize, copy: bool) -> Result<u64, (&'static str, i64)> {
+/// `marked`: the rounds are one counting window of the profile plugin.
+fn run_batch(
+    hc: &Hypercalls,
+    ch: &mut dyn Channel,
+    size: usize,
+    n: usize,
+    copy: bool,
+    marked: bool,
+) -> Result<u64, (&'static str, i64)> {
     let t0 = tsc();
+    if marked {
+        mark(true);
+    }
+    let r = rounds(hc, ch, size, n, copy);
+    if marked {
+        mark(false);
+    }
+    r.map(|()| tsc() - t0)
+}
+
+fn rounds(hc: &Hypercalls, ch: &mut dyn Channel, size: usize, n: usize, copy: bool) -> Result<(), (&'static str, i64)> {
     for _ in 0..n {
         let r = ch.send(hc, size);
         if r != size as i64 {
@@ -339,7 +381,7 @@ fn run_batch(hc: &Hypercalls, ch: &mut dyn Channel, size: usize, n: usize, copy:
             None => return Err(("recv", 0)),
         }
     }
-    Ok(tsc() - t0)
+    Ok(())
 }
 
 fn memcpy_batch(size: usize, n: usize) -> u64 {
@@ -427,8 +469,8 @@ fn messages(hc: &Hypercalls) {
                         }
                     };
                     // Warm-up: caches, the ring's mappings in Xen.
-                    let warm = run_batch(hc, ch, size, 8, copy);
-                    let r = warm.and_then(|_| run_batch(hc, ch, size, n, copy));
+                    let warm = run_batch(hc, ch, size, 8, copy, false);
+                    let r = warm.and_then(|_| run_batch(hc, ch, size, n, copy, false));
                     match r {
                         Ok(ticks) => {
                             if *which == 0 {
@@ -451,6 +493,77 @@ fn messages(hc: &Hypercalls) {
             if !failed[1] {
                 ticks_list(hc, format_args!("msg chan=argo mode={mode} size={size} n={n}"), &ta);
             }
+        }
+    }
+}
+
+/// Message sizes and calls per window of the profile (`make
+/// bench-xen-profile`, issue 16): 4 KiB and 64 KiB give the cost per page.
+const PROFILE_SIZES: [usize; 4] = [64, 1024, 4 << 10, 64 << 10];
+const PROFILE_CALLS: usize = 256;
+
+/// Profile mode (cargo feature `profile`): for each size, V4V then Argo in
+/// mode `send` (sendv, then drop the message), a warm-up batch and then
+/// one marked batch of PROFILE_CALLS rounds, which the insn-prof plugin
+/// counts per instruction address. Each marked batch is numbered in order
+/// (the plugin numbers its windows the same way) and printed as
+/// `BENCH window seq=.. chan=.. mode=send size=.. n=.. ticks=..`.
+fn profile(hc: &Hypercalls) {
+    // SAFETY: TX is only written here, before any send.
+    unsafe {
+        let tx = addr_of_mut!(TX) as *mut u8;
+        for i in 0..MSG_MAX {
+            tx.add(i).write(i as u8 ^ 0x5a);
+        }
+    }
+    let mut seq = 0;
+    for size in PROFILE_SIZES {
+        for which in 0..2 {
+            let mut v;
+            let mut a;
+            let ch: &mut dyn Channel = if which == 0 {
+                match V4v::open(hc) {
+                    Ok(c) => {
+                        v = c;
+                        &mut v
+                    }
+                    Err(e) => {
+                        line!(hc, "error chan=v4v step=register ret={e}");
+                        continue;
+                    }
+                }
+            } else {
+                match Argo::open(hc) {
+                    Ok(c) => {
+                        a = c;
+                        &mut a
+                    }
+                    Err(e) => {
+                        line!(hc, "error chan=argo step=register ret={e}");
+                        continue;
+                    }
+                }
+            };
+            let r = run_batch(hc, ch, size, 8, false, false)
+                .and_then(|_| run_batch(hc, ch, size, PROFILE_CALLS, false, true));
+            match r {
+                Ok(ticks) => {
+                    line!(
+                        hc,
+                        "window seq={seq} chan={} mode=send size={size} n={PROFILE_CALLS} ticks={ticks}",
+                        ch.name()
+                    );
+                    seq += 1;
+                }
+                // A failed batch may have closed its window or not: stop
+                // here so the plugin's numbering cannot drift.
+                Err((step, ret)) => {
+                    line!(hc, "error chan={} size={size} step={step} ret={ret}", ch.name());
+                    ch.close(hc);
+                    return;
+                }
+            }
+            ch.close(hc);
         }
     }
 }
@@ -493,7 +606,14 @@ fn reservation(hc: &Hypercalls, cmd: u64, pages: u64, order: u32) -> (i64, u64) 
     }
     put(
         args(),
-        Reservation { extent_start: ext as u64, nr_extents: n as u64, extent_order: order, mem_flags: 0, domid: DOMID_SELF, pad: [0; 3] },
+        Reservation {
+            extent_start: ext as u64,
+            nr_extents: n as u64,
+            extent_order: order,
+            mem_flags: 0,
+            domid: DOMID_SELF,
+            pad: [0; 3],
+        },
     );
     let t0 = tsc();
     let r = hc.call(HYPERCALL_MEMORY_OP, [cmd, args() as u64, 0, 0, 0]);
@@ -552,8 +672,14 @@ fn poke_gfn(gfn: u64, v: u64) {
 fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
     let pages = mib << 8;
     let name = sshm_name();
-    let create =
-        StaticShm { op: sshm::OP_CREATE, flags: sshm::F_PERSISTENT, name, nr_pages: pages, prot: sshm::PROT_RW, ..Default::default() };
+    let create = StaticShm {
+        op: sshm::OP_CREATE,
+        flags: sshm::F_PERSISTENT,
+        name,
+        nr_pages: pages,
+        prot: sshm::PROT_RW,
+        ..Default::default()
+    };
     let r = sshm_call(hc, &create);
     if r != 0 {
         line!(hc, "error kind=sshm mib={mib} step=create ret={r}");
@@ -565,7 +691,8 @@ fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
     for rep in 0..REPS {
         let gfn = SSHM_GFN + *slot * (1 << 18);
         *slot += 1;
-        let at = StaticShm { op: sshm::OP_ATTACH, name, nr_pages: pages, gfn, prot: sshm::PROT_RW, ..Default::default() };
+        let at =
+            StaticShm { op: sshm::OP_ATTACH, name, nr_pages: pages, gfn, prot: sshm::PROT_RW, ..Default::default() };
         let t0 = tsc();
         let r = sshm_call(hc, &at);
         ta[rep] = tsc() - t0;
@@ -624,7 +751,7 @@ fn heap(hc: &Hypercalls, when: &str) {
     let mut b = [0u8; SYSCTL_BYTES];
     b[0..4].copy_from_slice(&3u32.to_le_bytes()); // XEN_SYSCTL_physinfo
     b[4..8].copy_from_slice(&0x15u32.to_le_bytes()); // interface version
-    // SAFETY: the sysctl fits in the ARGS page.
+                                                     // SAFETY: the sysctl fits in the ARGS page.
     unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), args(), SYSCTL_BYTES) };
     let r = hc.call(35, [args() as u64, 0, 0, 0, 0]);
     // SAFETY: as above; Xen wrote the result back.
@@ -644,6 +771,11 @@ pub fn run(hc: &Hypercalls) {
         spin(n);
         let t = tsc() - t0;
         line!(hc, "calib insns={} ticks={t}", 2 * n);
+    }
+    if cfg!(feature = "profile") {
+        profile(hc);
+        line!(hc, "done");
+        return;
     }
     // BENCH_ONLY=mem|msg at build time runs one half (for debugging).
     let only = option_env!("BENCH_ONLY").unwrap_or("");
