@@ -85,16 +85,52 @@ class Symbols:
         self.hi = starts[-1] + (ents[-1][1] or 0) if starts else 0
 
     def lookup(self, a):
+        """(name, whether `a` is its first instruction), or None."""
         i = bisect.bisect_right(self.starts, a) - 1
         if i < 0:
             return None
         name, size = self.ents[i]
-        nxt = self.starts[i + 1] if i + 1 < len(self.starts) else None
-        if size is not None and a >= self.starts[i] + size and (nxt is None or a < nxt):
-            # Past the end of the symbol: padding or code with no symbol.
-            if a - self.starts[i] > 4096:
-                return None
-        return name
+        if size is not None and a - self.starts[i] > max(size, 4096):
+            # Far past the end of the symbol: code with no symbol.
+            return None
+        return name, a == self.starts[i]
+
+
+# Groups for "where the difference goes": the first pattern that matches a
+# function's (short) name wins; the test kernel's functions are one group.
+GROUPS = [
+    ("heap allocation", r"xmem_pool_|_xmalloc|xfree|rust_hv_xmalloc|rust_hv_xfree|RawVec|__rust_no_alloc|"
+                        r"__rust_alloc|__rust_dealloc|alloc::alloc"),
+    ("domain lookup and references", r"rust_hv_domain_|get_domain_by_id|rcu_lock_domain_by_id|domain_info"),
+    ("locks (V4V: with the code inlined under them)", r"SpinLock<|rust_hv_lock|rust_hv_unlock|_spin_lock|_spin_unlock|"
+                                                      r"_read_lock|_read_unlock|_write_lock|_write_unlock"),
+    ("pending-interrupt checks (VM entry; V4V's preempt_check)",
+     r"preempt_check|hvm_vcpu_has_pending_irq|vlapic_has_pending_irq|vlapic_accept_pic_intr|"
+     r"hvm_local_events_need_delivery"),
+    ("map_domain_page, unmap, memcpy (page walks and ring access)", r"^map_domain_page$|^unmap_domain_page$|^memcpy$"),
+    ("ring access: mapping, writes, copy loop", r"rust_hv_frame_|copy_from_guest_to_frame|memcpy_to_guest_ring|"
+                                                r"ring_map_page|scatter|write_msg_header|"
+                                                r"MsgHeader as abi::bytes::Wire>::write|smp_wmb"),
+    ("guest reads: arguments, iovs", r"read_guest|SendAddr as|Iov as|rust_hv_copy_from_guest$"),
+    ("guest memory: translation and copy (Xen's copy_from_guest)",
+     r"__hvm_copy|copy_from_user_hvm|hvm_copy_from_guest|guest_walk_tables|p2m_|get_page|put_page|__mfn_valid|"
+     r"map_domain_gfn|hap_|paging_gva_to_gfn|hvm_translate_get_page|hvm_mmio|hvm_find_io_handler|"
+     r"hvmemul_(read|write)_cache|vpci_mmcfg_accept|vioapic_range|vlapic_range|_check_lock_level|"
+     r"nestedhvm_vcpu_in_guestmode"),
+    ("op dispatch, ring lookup, send logic", r"v4v|V4v|argo|sendv|hash_index|get_sanitized_ring|find_ring"),
+    ("wake-up (VIRQ)", r"send_guest_global_virq|send_virq"),
+    ("call and return thunks", r"__x86_return_thunk|__x86_indirect_thunk"),
+]
+
+
+def group_of(key):
+    where, name = key
+    if where == "dom0":
+        return "dom0: the benchmark loop and the ring reader"
+    for g, rx in GROUPS:
+        if re.search(rx, name):
+            return g
+    return "rest of Xen: VM exit and entry, hypercall decode, timers"
 
 
 def short(name):
@@ -108,20 +144,24 @@ def short(name):
 
 
 def attribute(counts, syms):
-    """{function: instructions} of one window; unknown addresses by 4 KiB page."""
-    per = {}
+    """{function: instructions} and {function: entries} of one window (entries:
+    executions of its first instruction, i.e. calls unless it loops back to
+    it); unknown addresses by 4 KiB page."""
+    per, entries = {}, {}
     for a, c in counts.items():
-        name = None
+        key = None
         for s in syms:
             if s.lo <= a < s.hi + 4096:
-                name = s.lookup(a)
-                if name is not None:
-                    name = (s.tag, short(name))
+                hit = s.lookup(a)
+                if hit is not None:
+                    key = (s.tag, short(hit[0]))
+                    if hit[1]:
+                        entries[key] = entries.get(key, 0) + c
                     break
-        if name is None:
-            name = ("?", f"[no symbol] page {a & ~0xfff:#x}")
-        per[name] = per.get(name, 0) + c
-    return per
+        if key is None:
+            key = ("?", f"[no symbol] page {a & ~0xfff:#x}")
+        per[key] = per.get(key, 0) + c
+    return per, entries
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -160,12 +200,13 @@ def main():
     # {(chan, size): {"n", "ticks", "insns", "funcs": {(where, name): per call}}}
     runs = {}
     for seq, w in sorted(logwins.items()):
-        per = attribute(cwins[seq], syms)
+        per, entries = attribute(cwins[seq], syms)
         n = w["n"]
         total = sum(per.values())
         runs[(w["chan"], w["size"])] = {
             "seq": seq, "n": n, "ticks_per_call": w["ticks"] / n, "insns_per_call": total / n,
             "funcs": {k: v / n for k, v in per.items()},
+            "calls": {k: v / n for k, v in entries.items()},
         }
     sizes = sorted({s for _, s in runs})
     chans = ("v4v", "argo")
@@ -183,7 +224,7 @@ def main():
         return sum(v for (w, _), v in r["funcs"].items() if w == where)
 
     commit = git("rev-parse", "--short=12", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "tests/boot", "tests/bench",
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "tests/boot",
                 "rust-hv", "hypercall-abi", "xen-patches")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()
@@ -226,15 +267,15 @@ def main():
                   f"{f(g['insns_per_call'])} | {fd(v['insns_per_call'] - g['insns_per_call'])} |")
     md.append("")
 
-    def table(title, note, vf, gf):
-        """A function table from two {func: value} maps."""
+    def table(title, note, vf, gf, vc, gc):
+        """A function table from two {func: insns} and two {func: calls} maps."""
         keys = set(vf) | set(gf)
-        rows = sorted(keys, key=lambda k: -max(abs(vf.get(k, 0)), abs(gf.get(k, 0))))
+        rows = sorted(keys, key=lambda k: (-max(abs(vf.get(k, 0)), abs(gf.get(k, 0))), k))
         md.append(f"### {title}\n")
         if note:
             md.append(note + "\n")
-        md.append("| function | in | V4V | Argo | V4V − Argo |")
-        md.append("|---|---|---:|---:|---:|")
+        md.append("| function | in | V4V calls | V4V insns | Argo calls | Argo insns | V4V − Argo |")
+        md.append("|---|---|---:|---:|---:|---:|---:|")
         other_v = other_g = 0.0
         for k in rows:
             x, y = vf.get(k), gf.get(k)
@@ -242,19 +283,70 @@ def main():
                 other_v += x or 0
                 other_g += y or 0
                 continue
-            md.append(f"| `{k[1]}` | {k[0]} | {f(x)} | {f(y)} | {fd((x or 0) - (y or 0))} |")
-        md.append(f"| other functions (under {ROW_MIN:g} each) | | {f(other_v)} | {f(other_g)} | "
+            cx = vc.get(k) if x is not None else None
+            cy = gc.get(k) if y is not None else None
+            md.append(f"| `{k[1]}` | {k[0]} | {f(cx, 1)} | {f(x)} | {f(cy, 1)} | {f(y)} | "
+                      f"{fd((x or 0) - (y or 0))} |")
+        md.append(f"| other functions (under {ROW_MIN:g} each) | | | {f(other_v)} | | {f(other_g)} | "
                   f"{fd(other_v - other_g)} |")
         tv, tg = sum(vf.values()), sum(gf.values())
-        md.append(f"| **total** | | **{f(tv)}** | **{f(tg)}** | **{fd(tv - tg)}** |")
+        md.append(f"| **total** | | | **{f(tv)}** | | **{f(tg)}** | **{fd(tv - tg)}** |")
         md.append("")
+
+    def grouped(fm):
+        out = {}
+        for k, x in fm.items():
+            out[group_of(k)] = out.get(group_of(k), 0) + x
+        return out
+
+    def group_table(title, cols):
+        """cols: [(heading, {func: v4v}, {func: argo})]: V4V, Argo, V4V − Argo per column."""
+        gs = [grouped(v) for _, v, _ in cols], [grouped(g) for _, _, g in cols]
+        names = sorted({n for m in gs[0] + gs[1] for n in m},
+                       key=lambda n: -max(abs(gs[0][i].get(n, 0) - gs[1][i].get(n, 0)) for i in range(len(cols))))
+        md.append(f"### {title}\n")
+        md.append("| group | " + " | ".join(f"{h}: V4V | Argo | V4V − Argo" for h, _, _ in cols) + " |")
+        md.append("|---|" + "---:|---:|---:|" * len(cols))
+        for n in names:
+            cells = []
+            for i in range(len(cols)):
+                x, y = gs[0][i].get(n, 0), gs[1][i].get(n, 0)
+                cells += [f(x), f(y), fd(x - y)]
+            md.append(f"| {n} | " + " | ".join(cells) + " |")
+        cells = []
+        for _, v, g in cols:
+            x, y = sum(v.values()), sum(g.values())
+            cells += [f"**{f(x)}**", f"**{f(y)}**", f"**{fd(x - y)}**"]
+        md.append("| **total** | " + " | ".join(cells) + " |")
+        md.append("")
+
+    md.append("## Where the difference goes\n")
+    md.append("The functions of the tables below summed by what they do (the patterns are `GROUPS` in "
+              "`tests/bench/profile/report.py`). V4V's lock wrappers (`SpinLock<..>::with`) count the "
+              "code the compiler inlined into them (the closures run under the lock); Argo's code under "
+              "its locks counts in `sendv` and the functions it calls.\n")
+    group_cols = [(size_name(s), runs[("v4v", s)]["funcs"], runs[("argo", s)]["funcs"])
+                  for s in sizes[:1] if ("v4v", s) in runs and ("argo", s) in runs]
+    big = [s for s in sizes if s % 4096 == 0]
+    if len(big) >= 2 and all((c, s) in runs for c in chans for s in (big[0], big[-1])):
+        lo, hi = big[0], big[-1]
+        pg = (hi - lo) // 4096
+
+        def page_slope(chan):
+            a, b = runs[(chan, lo)]["funcs"], runs[(chan, hi)]["funcs"]
+            return {k: (b.get(k, 0) - a.get(k, 0)) / pg for k in set(a) | set(b)}
+
+        group_cols.append(("per extra page", page_slope("v4v"), page_slope("argo")))
+    if group_cols:
+        group_table("Per call at the smallest size, and per extra 4 KiB page", group_cols)
 
     md.append("## Instructions per call, by function\n")
     md.append("`in`: `xen` is the hypervisor (`xen-syms`), `dom0` the test kernel (the benchmark loop, "
               "the hypercall stub, the ring reader). Sorted by the larger of the two columns.\n")
     for s in sizes:
         v, g = runs.get(("v4v", s)), runs.get(("argo", s))
-        table(size_name(s), "", v["funcs"] if v else {}, g["funcs"] if g else {})
+        table(size_name(s), "", v["funcs"] if v else {}, g["funcs"] if g else {},
+              v["calls"] if v else {}, g["calls"] if g else {})
 
     # Per page: the two largest sizes that are multiples of 4 KiB.
     big = [s for s in sizes if s % 4096 == 0]
@@ -263,18 +355,19 @@ def main():
         lo, hi = big[0], big[-1]
         pages = (hi - lo) // 4096
 
-        def slope(chan):
+        def slope(chan, what):
             a, b = runs.get((chan, lo)), runs.get((chan, hi))
             if not a or not b:
                 return {}
-            keys = set(a["funcs"]) | set(b["funcs"])
-            return {k: (b["funcs"].get(k, 0) - a["funcs"].get(k, 0)) / pages for k in keys}
+            keys = set(a[what]) | set(b[what])
+            return {k: (b[what].get(k, 0) - a[what].get(k, 0)) / pages for k in keys}
 
-        sv, sg = slope("v4v"), slope("argo")
+        sv, sg = slope("v4v", "funcs"), slope("argo", "funcs")
         per_page = {"from": lo, "to": hi, "v4v": sum(sv.values()), "argo": sum(sg.values())}
         md.append("## Per extra 4 KiB page\n")
         table(f"({size_name(hi)} − {size_name(lo)}) / {pages} pages",
-              "What one more 4 KiB of message costs, per function.", sv, sg)
+              "What one more 4 KiB of message costs, per function; *calls* are extra calls per page.",
+              sv, sg, slope("v4v", "calls"), slope("argo", "calls"))
 
     if errors:
         md.append("## Errors\n")
@@ -291,7 +384,8 @@ def main():
           "errors": errors, "complete": done,
           "runs": [{"chan": c, "size": s, "n": r["n"], "ticks_per_call": r["ticks_per_call"],
                     "insns_per_call": r["insns_per_call"],
-                    "functions": sorted(([w, n, v] for (w, n), v in r["funcs"].items()), key=lambda x: -x[2])}
+                    "functions": sorted(([w, n, v, r["calls"].get((w, n), 0)] for (w, n), v in r["funcs"].items()),
+                                        key=lambda x: -x[2])}
                    for (c, s), r in sorted(runs.items())]}
     json.dump(js, open(os.path.join(a.out, "xen-profile.json"), "w"), indent=1)
     print("\n".join(md))
