@@ -21,9 +21,10 @@ test-xen: deps
 # The only module with unsafe code, rust-hv's `xen` (the Platform over the
 # C shim and the FFI entry points), is otherwise built only inside Xen's
 # build, where clippy never sees it: lint it on the host against the shim
-# header of the applied series, with the same bindgen as Xen's build.
+# header that lands in Xen (xen-patches/tree, self-contained), with the
+# same bindgen as Xen's build.
 .PHONY: lint-xen
-lint-xen: xen
-	RUST_HV_SHIM_H=$(CURDIR)/build/xen/src/xen/common/rust-hv/shim.h \
+lint-xen: deps
+	RUST_HV_SHIM_H=$(CURDIR)/xen-patches/tree/xen/common/rust-hv/shim.h \
 		$(CARGO) clippy -p rust-hv --features xen --lib -- -D warnings
 TEST_TARGETS += lint-xen

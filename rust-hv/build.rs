@@ -2,8 +2,10 @@
 //! shim header into `$OUT_DIR/shim.rs`. The host and simulator builds do
 //! not run (or even compile) bindgen.
 //!
-//! The header lives in the patched Xen tree (`xen/common/rust-hv/shim.h`);
-//! Xen's Makefile passes its path in `RUST_HV_SHIM_H`.
+//! The header lands in Xen as `xen/common/rust-hv/shim.h` (its source in
+//! this repository: `xen-patches/tree/xen/common/rust-hv/shim.h`); Xen's
+//! Makefile, and `make lint-xen` on the host, pass its path in
+//! `RUST_HV_SHIM_H`.
 
 fn main() {
     #[cfg(feature = "xen")]
