@@ -87,6 +87,42 @@ pub const PROT_WRITE: u32 = 1 << 1;
 /// Read and write.
 pub const PROT_RW: u32 = PROT_READ | PROT_WRITE;
 
+/// A valid `prot` field: a region's maximum, or what an attachment maps.
+/// `PROT_WRITE` alone (or any other bit) is not one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prot {
+    /// `PROT_READ`: mapped read-only.
+    Read,
+    /// `PROT_RW`.
+    ReadWrite,
+}
+
+impl Prot {
+    /// The protection a `prot` field names; `-EINVAL` for anything but
+    /// `PROT_READ` and `PROT_RW`.
+    pub const fn from_abi(prot: u32) -> Result<Prot, Errno> {
+        match prot {
+            PROT_READ => Ok(Prot::Read),
+            PROT_RW => Ok(Prot::ReadWrite),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The `prot` field's value.
+    pub const fn abi(self) -> u32 {
+        match self {
+            Prot::Read => PROT_READ,
+            Prot::ReadWrite => PROT_RW,
+        }
+    }
+
+    /// Whether a region whose maximum is `self` may be mapped `wanted`:
+    /// everything but read-write of a read-only region.
+    pub const fn permits(self, wanted: Prot) -> bool {
+        matches!((self, wanted), (Prot::ReadWrite, _) | (Prot::Read, Prot::Read))
+    }
+}
+
 /// Size of the name field, including the terminating NUL.
 pub const NAME_BYTES: usize = 32;
 /// Longest name in characters.
@@ -246,6 +282,11 @@ impl StaticShm {
         Name::from_field(&self.name)
     }
 
+    /// The prot field as a [`Prot`] (create and attach).
+    pub fn prot(&self) -> Result<Prot, Errno> {
+        Prot::from_abi(self.prot)
+    }
+
     /// Checks everything that does not need hypervisor state: known op, no
     /// unknown flag, zero reserved fields, zero fields the op does not use,
     /// valid name and prot, no overflow in `offset + nr_pages` or `gfn +
@@ -255,7 +296,6 @@ impl StaticShm {
         if self.reserved != [0; 4] {
             return Err(Errno::EINVAL);
         }
-        let valid_prot = |p: u32| p == PROT_READ || p == PROT_RW;
         let no_range = self.offset == 0 && self.gfn == 0 && self.progress == 0;
         let no_buffer = self.buffer == 0 && self.nr_entries == 0;
         match self.op {
@@ -264,7 +304,8 @@ impl StaticShm {
                     return Err(Errno::EINVAL);
                 }
                 self.name()?;
-                if !valid_prot(self.prot) || self.nr_pages == 0 {
+                self.prot()?;
+                if self.nr_pages == 0 {
                     return Err(Errno::EINVAL);
                 }
                 if self.nr_pages > REGION_PAGES_MAX {
@@ -279,7 +320,8 @@ impl StaticShm {
                     return Err(Errno::EINVAL);
                 }
                 self.name()?;
-                if !valid_prot(self.prot) || self.nr_pages == 0 {
+                self.prot()?;
+                if self.nr_pages == 0 {
                     return Err(Errno::EINVAL);
                 }
                 let end = self.offset.checked_add(self.nr_pages).ok_or(Errno::EINVAL)?;
@@ -400,6 +442,26 @@ mod tests {
             prot: PROT_RW,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn prot_is_read_or_read_write() {
+        assert_eq!(Prot::from_abi(PROT_READ), Ok(Prot::Read));
+        assert_eq!(Prot::from_abi(PROT_RW), Ok(Prot::ReadWrite));
+        for bad in [0, PROT_WRITE, 1 << 2, PROT_RW | 1 << 2, u32::MAX] {
+            assert_eq!(Prot::from_abi(bad), Err(Errno::EINVAL), "prot {bad:#x}");
+        }
+        for p in [Prot::Read, Prot::ReadWrite] {
+            assert_eq!(Prot::from_abi(p.abi()), Ok(p));
+        }
+    }
+
+    #[test]
+    fn read_only_region_permits_read_only_mappings_only() {
+        assert!(Prot::ReadWrite.permits(Prot::ReadWrite));
+        assert!(Prot::ReadWrite.permits(Prot::Read));
+        assert!(Prot::Read.permits(Prot::Read));
+        assert!(!Prot::Read.permits(Prot::ReadWrite));
     }
 
     #[test]

@@ -45,15 +45,14 @@ mod registry;
 mod tests;
 
 use hypercall_abi::sshm::{
-    Entry, Name, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,
-    PROT_READ, PROT_RW,
+    Entry, Name, Prot, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,
 };
 use hypercall_abi::{DomId, Errno, Gfn};
 
 use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
 
 pub use registry::Stats;
-use registry::{Attachment, Phase, State};
+use registry::{Attachment, Mapped, Phase, State};
 
 /// Most p2m entries one attach or detach call maps or unmaps before it
 /// returns a continuation: 256 entries is at most 512 MiB of 2 MiB entries
@@ -115,11 +114,10 @@ pub struct Sshm<P: Platform> {
 }
 
 /// The p2m type of a mapping with `prot`.
-fn kind(prot: u32) -> P2mKind {
-    if prot == PROT_RW {
-        P2mKind::SharedRw
-    } else {
-        P2mKind::SharedRo
+fn kind(prot: Prot) -> P2mKind {
+    match prot {
+        Prot::ReadWrite => P2mKind::SharedRw,
+        Prot::Read => P2mKind::SharedRo,
     }
 }
 
@@ -210,7 +208,7 @@ impl<P: Platform> Sshm<P> {
         p: &P,
         name: Name,
         nr_pages: u64,
-        max_prot: u32,
+        max_prot: Prot,
         persistent: bool,
         creator: DomId,
     ) -> Result<registry::RegionId, Errno> {
@@ -243,7 +241,7 @@ impl<P: Platform> Sshm<P> {
     fn create(&self, p: &P, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
         let name = op.name()?;
         let persistent = op.flags & F_PERSISTENT != 0;
-        self.new_region(p, name, op.nr_pages, op.prot, persistent, target).map(|_| 0)
+        self.new_region(p, name, op.nr_pages, op.prot()?, persistent, target).map(|_| 0)
     }
 
     fn unlink(&self, p: &P, op: &StaticShm) -> Result<i64, Errno> {
@@ -341,7 +339,7 @@ impl<P: Platform> Sshm<P> {
                     // happens to start first must not decide what the
                     // others may do. A read-only region is made with
                     // `OP_CREATE`.
-                    match self.new_region(p, name, size, PROT_RW, persistent, info.id) {
+                    match self.new_region(p, name, size, Prot::ReadWrite, persistent, info.id) {
                         Ok(id) => created = Some(id),
                         Err(Errno::EEXIST) => {}
                         Err(e) => return Err(e),
@@ -390,7 +388,11 @@ impl<P: Platform> Sshm<P> {
                     // Detached (or replaced) meanwhile: the attach was cancelled.
                     return Err(Errno::ENOENT);
                 }
-                if a.offset != op.offset || a.nr_pages != op.nr_pages || a.prot != op.prot || a.hi != op.progress {
+                if a.offset != op.offset
+                    || a.nr_pages != op.nr_pages
+                    || a.prot.abi() != op.prot
+                    || a.mapped.end() != op.progress
+                {
                     return Err(Errno::EINVAL);
                 }
                 i
@@ -447,7 +449,7 @@ impl<P: Platform> Sshm<P> {
                         return Err(Errno::EEXIST);
                     }
                 }
-                if op.prot & !r.max_prot != 0 {
+                if !r.max_prot.permits(op.prot()?) {
                     return Err(Errno::EACCES);
                 }
                 if end > r.nr_pages {
@@ -461,16 +463,14 @@ impl<P: Platform> Sshm<P> {
             }
             None => return Err(Errno::ENOENT),
         };
-        debug_assert!(op.prot == PROT_READ || op.prot == PROT_RW);
         let a = Attachment {
             domid,
             gfn,
             region: id,
             offset: op.offset,
             nr_pages: op.nr_pages,
-            prot: op.prot,
-            lo: 0,
-            hi: 0,
+            prot: op.prot()?,
+            mapped: Mapped::NONE,
             phase: Phase::Attaching,
             created_region: created,
         };
@@ -485,8 +485,8 @@ impl<P: Platform> Sshm<P> {
         let mut done = 0u64;
         loop {
             let a = *s.attachment(i).ok_or(Errno::ENOENT)?;
-            debug_assert!(a.phase == Phase::Attaching && a.lo == 0);
-            if a.hi == a.nr_pages {
+            debug_assert!(a.phase == Phase::Attaching && a.mapped.start() == 0);
+            if a.mapped.end() == a.nr_pages {
                 if let Some(a) = s.attachment_mut(i) {
                     a.phase = Phase::Attached;
                 }
@@ -494,18 +494,18 @@ impl<P: Platform> Sshm<P> {
                 return Ok(0);
             }
             if done >= BATCH_ENTRIES_MAX || (done > 0 && p.preempt_check()) {
-                op.progress = a.hi;
+                op.progress = a.mapped.end();
                 return Err(Errno::ERESTART);
             }
             let region = s.region(a.region).ok_or(Errno::ENOENT)?;
             let inserted = a
-                .entry_at(region, a.hi)
+                .entry_at(region, a.mapped.end())
                 .ok_or(Errno::EINVAL)
                 .and_then(|e| p.p2m_insert(d, e.gfn, e.mfn, e.order, kind(a.prot)).map(|()| e.order));
             match inserted {
                 Ok(order) => {
                     if let Some(a) = s.attachment_mut(i) {
-                        a.hi += 1 << order;
+                        a.mapped.grow(1 << order);
                     }
                     done += 1;
                 }
@@ -528,7 +528,7 @@ impl<P: Platform> Sshm<P> {
         let Phase::RollingBack(e) = a.phase else { return Err(Errno::EINVAL) };
         let mut budget = BATCH_ENTRIES_MAX;
         if unmap(p, s, d, i, &mut budget) {
-            op.progress = a.hi;
+            op.progress = a.mapped.end();
             return Err(Errno::ERESTART);
         }
         s.remove_attachment(p, i, true);
@@ -552,7 +552,7 @@ impl<P: Platform> Sshm<P> {
             }
             // A fresh detach takes over one left unfinished (its toolstack
             // may have gone); a continuation must be where it left off.
-            if op.progress != 0 && (a.phase != Phase::Detaching || a.lo != op.progress) {
+            if op.progress != 0 && (a.phase != Phase::Detaching || a.mapped.start() != op.progress) {
                 return Err(Errno::EINVAL);
             }
             if let Some(a) = s.attachment_mut(i) {
@@ -561,7 +561,7 @@ impl<P: Platform> Sshm<P> {
             let mut budget = BATCH_ENTRIES_MAX;
             let more = unmap(p, s, &d, i, &mut budget);
             let r = if more {
-                op.progress = s.attachment(i).map_or(0, |a| a.lo);
+                op.progress = s.attachment(i).map_or(0, |a| a.mapped.start());
                 Err(Errno::ERESTART)
             } else {
                 s.remove_attachment(p, i, false);
@@ -618,13 +618,13 @@ fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: &mu
     let mut done = 0u64;
     loop {
         let Some(a) = s.attachment(i).copied() else { return false };
-        if a.lo == a.hi {
+        if a.mapped.is_empty() {
             return false;
         }
         if *budget == 0 || (done > 0 && p.preempt_check()) {
             return true;
         }
-        let step = match s.region(a.region).and_then(|r| a.entry_at(r, a.lo)) {
+        let step = match s.region(a.region).and_then(|r| a.entry_at(r, a.mapped.start())) {
             Some(e) => {
                 let r = p.p2m_remove(d, e.gfn, e.mfn, e.order);
                 // Only this module changes these entries (the platform
@@ -635,11 +635,11 @@ fn unmap<P: Platform>(p: &P, s: &mut State, d: &P::Domain, i: usize, budget: &mu
             }
             None => {
                 debug_assert!(false, "attachment outside its region");
-                a.hi - a.lo
+                a.mapped.len()
             }
         };
         if let Some(a) = s.attachment_mut(i) {
-            a.lo = (a.lo + step).min(a.hi);
+            a.mapped.shrink(step);
         }
         done += 1;
         *budget -= 1;

@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use hypercall_abi::sshm::{Entry, Name, ATTACHMENTS_PER_DOMAIN_MAX, ENTRY_DOMIDS_MAX, F_PERSISTENT, F_UNLINKED};
+use hypercall_abi::sshm::{Entry, Name, Prot, ATTACHMENTS_PER_DOMAIN_MAX, ENTRY_DOMIDS_MAX, F_PERSISTENT, F_UNLINKED};
 use hypercall_abi::{DomId, Errno, Gfn, Mfn, PageCount, PAGE_ORDER_2M};
 
 use crate::platform::Platform;
@@ -38,7 +38,7 @@ pub(super) struct Region {
     pub(super) id: RegionId,
     pub(super) name: Name,
     pub(super) nr_pages: u64,
-    pub(super) max_prot: u32,
+    pub(super) max_prot: Prot,
     pub(super) persistent: bool,
     /// Still reachable by name (not unlinked).
     pub(super) linked: bool,
@@ -59,14 +59,15 @@ pub(super) struct Region {
 /// Where an attachment is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// A (possibly continued) attach is mapping `hi..nr_pages`.
+    /// A (possibly continued) attach is mapping from the end of
+    /// [`Attachment::mapped`] to `nr_pages`.
     Attaching,
     /// Fully mapped.
     Attached,
-    /// A (possibly continued) detach is unmapping `lo..hi`.
+    /// A (possibly continued) detach is unmapping [`Attachment::mapped`].
     Detaching,
     /// A failed attach (the errno it fails with) or one whose domain died
-    /// is unmapping `lo..hi`, in bounded steps; then it goes as if it never
+    /// is unmapping [`Attachment::mapped`], in bounded steps; then it goes as if it never
     /// happened (a region it created goes too).
     RollingBack(hypercall_abi::Errno),
 }
@@ -80,14 +81,67 @@ pub(super) struct Attachment {
     /// First region page mapped.
     pub(super) offset: u64,
     pub(super) nr_pages: u64,
-    pub(super) prot: u32,
-    /// Pages `lo..hi` of the attachment are mapped right now.
-    pub(super) lo: u64,
-    pub(super) hi: u64,
+    pub(super) prot: Prot,
+    /// The pages of the attachment mapped right now.
+    pub(super) mapped: Mapped,
     pub(super) phase: Phase,
     /// This attach created the region (create-or-open): if it fails before
     /// anyone else uses the region, the region goes too.
     pub(super) created_region: bool,
+}
+
+/// The pages `lo..hi` of an attachment (attachment-relative) that are
+/// mapped right now. An attach maps at the end and grows it; a detach or a
+/// rollback unmaps at the start and shrinks it. Empty before the first page
+/// is mapped and after the last is unmapped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Mapped {
+    lo: u64,
+    hi: u64,
+}
+
+impl Mapped {
+    /// Nothing mapped yet.
+    pub(super) const NONE: Mapped = Mapped { lo: 0, hi: 0 };
+
+    /// The first mapped page: where an unmap continues.
+    pub(super) fn start(self) -> u64 {
+        self.lo
+    }
+
+    /// One past the last mapped page: where an attach continues.
+    pub(super) fn end(self) -> u64 {
+        self.hi
+    }
+
+    pub(super) fn is_empty(self) -> bool {
+        self.lo == self.hi
+    }
+
+    /// Pages mapped.
+    pub(super) fn len(self) -> u64 {
+        self.hi - self.lo
+    }
+
+    /// `pages` more are mapped at the end.
+    pub(super) fn grow(&mut self, pages: u64) {
+        self.hi = self.hi.saturating_add(pages);
+    }
+
+    /// `pages` fewer are mapped at the start (never past the end).
+    pub(super) fn shrink(&mut self, pages: u64) {
+        self.lo = self.lo.saturating_add(pages).min(self.hi);
+    }
+
+    /// Whether the span is well-formed within an attachment of `nr_pages`.
+    pub(super) fn fits(self, nr_pages: u64) -> bool {
+        self.lo <= self.hi && self.hi <= nr_pages
+    }
+
+    /// Whether all `nr_pages` of the attachment are mapped.
+    pub(super) fn is_whole(self, nr_pages: u64) -> bool {
+        self.lo == 0 && self.hi == nr_pages
+    }
 }
 
 /// One p2m entry of an attachment.
@@ -115,7 +169,7 @@ impl Region {
         let mut e = Entry {
             name: *self.name.field(),
             nr_pages: self.nr_pages,
-            max_prot: self.max_prot,
+            max_prot: self.max_prot.abi(),
             flags: if self.persistent { F_PERSISTENT } else { 0 } | if self.linked { 0 } else { F_UNLINKED },
             nr_attachments: self.nr_attachments,
             creator: self.creator.0,
@@ -281,7 +335,7 @@ impl State {
         &mut self,
         name: Name,
         nr_pages: u64,
-        max_prot: u32,
+        max_prot: Prot,
         persistent: bool,
         creator: DomId,
         chunks: Vec<Chunk>,
@@ -443,7 +497,7 @@ impl State {
     /// never happened, so a region this attach created goes with it.
     pub(super) fn remove_attachment<P: Platform>(&mut self, p: &P, i: usize, rollback: bool) {
         let a = self.attachments.remove(i);
-        debug_assert!(a.lo == a.hi, "removing a mapped attachment");
+        debug_assert!(a.mapped.is_empty(), "removing a mapped attachment");
         let Some(r) = self.region_mut(a.region) else {
             debug_assert!(false, "attachment of a missing region");
             return;
@@ -552,15 +606,15 @@ impl State {
         }
         for a in &self.attachments {
             let Some(r) = self.region(a.region) else { return Err("attachment of a missing region") };
-            if a.offset + a.nr_pages > r.nr_pages || a.prot & !r.max_prot != 0 {
+            if a.offset + a.nr_pages > r.nr_pages || !r.max_prot.permits(a.prot) {
                 return Err("attachment outside its region's bounds");
             }
-            if a.lo > a.hi || a.hi > a.nr_pages {
+            if !a.mapped.fits(a.nr_pages) {
                 return Err("attachment progress out of range");
             }
             let ok = match a.phase {
-                Phase::Attaching => a.lo == 0,
-                Phase::Attached => a.lo == 0 && a.hi == a.nr_pages,
+                Phase::Attaching => a.mapped.start() == 0,
+                Phase::Attached => a.mapped.is_whole(a.nr_pages),
                 Phase::Detaching | Phase::RollingBack(_) => true,
             };
             if !ok {
