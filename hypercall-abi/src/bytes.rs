@@ -67,9 +67,12 @@ pub trait Wire: Sized {
     fn read(b: &[u8]) -> Self;
 }
 
-/// Implements [`Wire`] for a struct from its field list; each field's kind
-/// is `u16`, `u32`, `u64`, `bytes` (a byte array), `u16s`/`u64s` (arrays of
-/// integers) or `nested` (a struct that is itself [`Wire`]).
+/// Implements [`Wire`] for a `#[repr(C)]` struct from its field list, and
+/// gives it `SIZE`, `to_bytes()` and `from_bytes()`; each field's kind is
+/// `u16`, `i16`, `u32`, `u64`, `bytes` (a byte array), `u16s`/`u64s`
+/// (arrays of integers) or `nested` (a struct that is itself [`Wire`]).
+/// Every ABI struct, ours and the Xen ones the simulator stands in for,
+/// goes through it: none is serialised at literal offsets by hand.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! wire {
@@ -87,8 +90,25 @@ macro_rules! wire {
                 $t { $($f: $crate::wire!(@r r, core::mem::offset_of!($t, $f), $k),)* }
             }
         }
+        impl $t {
+            /// Size in guest memory.
+            pub const SIZE: usize = core::mem::size_of::<$t>();
+
+            /// The bytes as in guest memory.
+            pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+                let mut b = [0u8; Self::SIZE];
+                $crate::bytes::Wire::write(self, &mut b);
+                b
+            }
+
+            /// Reads one from guest-memory bytes (at least `SIZE` of them).
+            pub fn from_bytes(b: &[u8]) -> Self {
+                $crate::bytes::Wire::read(b)
+            }
+        }
     };
     (@w $w:ident, $o:expr, $v:expr, u16) => { $w.u16($o, $v) };
+    (@w $w:ident, $o:expr, $v:expr, i16) => { $w.u16($o, u16::from_ne_bytes($v.to_ne_bytes())) };
     (@w $w:ident, $o:expr, $v:expr, u32) => { $w.u32($o, $v) };
     (@w $w:ident, $o:expr, $v:expr, u64) => { $w.u64($o, $v) };
     (@w $w:ident, $o:expr, $v:expr, bytes) => { $w.bytes($o, &$v) };
@@ -100,6 +120,7 @@ macro_rules! wire {
     };
     (@w $w:ident, $o:expr, $v:expr, nested) => { $crate::bytes::Wire::write(&$v, &mut $w.0[$o..]) };
     (@r $r:ident, $o:expr, u16) => { $r.u16($o) };
+    (@r $r:ident, $o:expr, i16) => { i16::from_ne_bytes($r.u16($o).to_ne_bytes()) };
     (@r $r:ident, $o:expr, u32) => { $r.u32($o) };
     (@r $r:ident, $o:expr, u64) => { $r.u64($o) };
     (@r $r:ident, $o:expr, bytes) => { $r.array($o) };

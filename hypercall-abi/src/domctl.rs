@@ -24,7 +24,10 @@ pub const PAYLOAD_BYTES: usize = 128;
 /// made by value ([`Domctl::static_shm_payload`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
-pub struct Payload(pub [u64; PAYLOAD_BYTES / 8]);
+pub struct Payload {
+    /// The union's bytes, as native-endian words.
+    pub words: [u64; PAYLOAD_BYTES / 8],
+}
 
 /// `struct xen_domctl`.
 #[derive(Clone, Copy)]
@@ -42,6 +45,9 @@ pub struct Domctl {
     pub u: Payload,
 }
 
+crate::wire!(Payload { words: u64s });
+crate::wire!(Domctl { cmd: u32, interface_version: u32, domain: u16, pad: u16s, u: nested });
+
 impl Domctl {
     /// A `XEN_DOMCTL_static_shm` domctl on `domain`.
     pub fn static_shm(domain: DomId, op: &StaticShm) -> Domctl {
@@ -50,7 +56,7 @@ impl Domctl {
             interface_version: INTERFACE_VERSION,
             domain: domain.0,
             pad: [0; 3],
-            u: Payload([0; PAYLOAD_BYTES / 8]),
+            u: Payload { words: [0; PAYLOAD_BYTES / 8] },
         };
         d.set_static_shm_payload(op);
         d
@@ -58,59 +64,19 @@ impl Domctl {
 
     /// The payload read as a static-shm sub-op.
     pub fn static_shm_payload(&self) -> StaticShm {
-        StaticShm::from_bytes(&self.payload_bytes())
+        StaticShm::from_bytes(&self.u.to_bytes())
     }
 
     /// Writes a static-shm sub-op into the payload (the rest stays zero).
     pub fn set_static_shm_payload(&mut self, op: &StaticShm) {
         let mut b = [0u8; PAYLOAD_BYTES];
         b[..StaticShm::SIZE].copy_from_slice(&op.to_bytes());
-        for (w, c) in self.u.0.iter_mut().zip(b.chunks_exact(8)) {
-            *w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-        }
-    }
-
-    /// The payload's raw bytes.
-    pub fn payload_bytes(&self) -> [u8; PAYLOAD_BYTES] {
-        let mut b = [0u8; PAYLOAD_BYTES];
-        for (c, w) in b.chunks_exact_mut(8).zip(self.u.0.iter()) {
-            c.copy_from_slice(&w.to_ne_bytes());
-        }
-        b
-    }
-
-    /// The whole domctl as bytes, as it sits in guest memory.
-    pub fn to_bytes(&self) -> [u8; SIZE] {
-        let mut out = [0u8; SIZE];
-        out[0..4].copy_from_slice(&self.cmd.to_ne_bytes());
-        out[4..8].copy_from_slice(&self.interface_version.to_ne_bytes());
-        out[8..10].copy_from_slice(&self.domain.to_ne_bytes());
-        for (i, p) in self.pad.iter().enumerate() {
-            out[10 + 2 * i..12 + 2 * i].copy_from_slice(&p.to_ne_bytes());
-        }
-        out[16..].copy_from_slice(&self.payload_bytes());
-        out
-    }
-
-    /// Reads a domctl from the bytes of guest memory.
-    pub fn from_bytes(b: &[u8; SIZE]) -> Domctl {
-        let r = crate::bytes::Reader(b);
-        let mut words = [0u64; PAYLOAD_BYTES / 8];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = r.u64(16 + 8 * i);
-        }
-        Domctl {
-            cmd: r.u32(0),
-            interface_version: r.u32(4),
-            domain: r.u16(8),
-            pad: [r.u16(10), r.u16(12), r.u16(14)],
-            u: Payload(words),
-        }
+        self.u = Payload::from_bytes(&b);
     }
 }
 
 /// Size of `struct xen_domctl` in bytes.
-pub const SIZE: usize = core::mem::size_of::<Domctl>();
+pub const SIZE: usize = Domctl::SIZE;
 
 assert_eq_size!(Payload, [u8; 128]);
 assert_eq_align!(Payload, u64);

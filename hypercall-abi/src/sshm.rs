@@ -44,7 +44,6 @@ use core::mem::{offset_of, size_of};
 
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert, const_assert_eq};
 
-use crate::bytes::Wire;
 use crate::errno::Errno;
 use crate::wire;
 
@@ -274,9 +273,6 @@ impl Name {
 }
 
 impl StaticShm {
-    /// Size in bytes.
-    pub const SIZE: usize = size_of::<StaticShm>();
-
     /// The name field as a [`Name`].
     pub fn name(&self) -> Result<Name, Errno> {
         Name::from_field(&self.name)
@@ -372,35 +368,6 @@ impl StaticShm {
             _ => return Err(Errno::EOPNOTSUPP),
         }
         Ok(())
-    }
-
-    /// Serialises to the bytes of guest memory.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        self.write(&mut b);
-        b
-    }
-
-    /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
-    pub fn from_bytes(b: &[u8]) -> StaticShm {
-        Self::read(b)
-    }
-}
-
-impl Entry {
-    /// Size in bytes.
-    pub const SIZE: usize = size_of::<Entry>();
-
-    /// Serialises to the bytes of guest memory.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        self.write(&mut b);
-        b
-    }
-
-    /// Deserialises from the bytes of guest memory (at least [`Self::SIZE`]).
-    pub fn from_bytes(b: &[u8]) -> Entry {
-        Self::read(b)
     }
 }
 

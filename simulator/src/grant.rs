@@ -155,6 +155,7 @@ pub struct Maptrack {
 
 /// `struct gnttab_map_grant_ref` (32 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct MapGrantRef {
     /// Where to map: a guest-physical address for translated guests.
     pub host_addr: u64,
@@ -174,6 +175,7 @@ pub struct MapGrantRef {
 
 /// `struct gnttab_unmap_grant_ref` (24 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct UnmapGrantRef {
     /// Where it is mapped.
     pub host_addr: u64,
@@ -187,6 +189,7 @@ pub struct UnmapGrantRef {
 
 /// One side of `struct gnttab_copy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct CopyPtr {
     /// A grant ref, or the caller's own gfn.
     pub gref_or_gfn: u64,
@@ -198,6 +201,7 @@ pub struct CopyPtr {
 
 /// `struct gnttab_copy` (40 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Copy {
     /// Source.
     pub source: CopyPtr,
@@ -211,102 +215,28 @@ pub struct Copy {
     pub status: i16,
 }
 
-fn rd<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(&b[at..at + N]);
-    out
-}
+hypercall_abi::wire!(MapGrantRef {
+    host_addr: u64,
+    flags: u32,
+    gref: u32,
+    dom: u16,
+    status: i16,
+    handle: u32,
+    dev_bus_addr: u64,
+});
+hypercall_abi::wire!(UnmapGrantRef { host_addr: u64, dev_bus_addr: u64, handle: u32, status: i16 });
+hypercall_abi::wire!(CopyPtr { gref_or_gfn: u64, domid: u16, offset: u16 });
+hypercall_abi::wire!(Copy { source: nested, dest: nested, len: u16, flags: u16, status: i16 });
 
-impl MapGrantRef {
-    /// Size in guest memory.
-    pub const SIZE: usize = 32;
-
-    /// Bytes as in guest memory.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        b[0..8].copy_from_slice(&self.host_addr.to_ne_bytes());
-        b[8..12].copy_from_slice(&self.flags.to_ne_bytes());
-        b[12..16].copy_from_slice(&self.gref.to_ne_bytes());
-        b[16..18].copy_from_slice(&self.dom.to_ne_bytes());
-        b[18..20].copy_from_slice(&self.status.to_ne_bytes());
-        b[20..24].copy_from_slice(&self.handle.to_ne_bytes());
-        b[24..32].copy_from_slice(&self.dev_bus_addr.to_ne_bytes());
-        b
-    }
-
-    /// Reads one from guest memory bytes.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> MapGrantRef {
-        MapGrantRef {
-            host_addr: u64::from_ne_bytes(rd(b, 0)),
-            flags: u32::from_ne_bytes(rd(b, 8)),
-            gref: u32::from_ne_bytes(rd(b, 12)),
-            dom: u16::from_ne_bytes(rd(b, 16)),
-            status: i16::from_ne_bytes(rd(b, 18)),
-            handle: u32::from_ne_bytes(rd(b, 20)),
-            dev_bus_addr: u64::from_ne_bytes(rd(b, 24)),
-        }
-    }
-}
-
-impl UnmapGrantRef {
-    /// Size in guest memory.
-    pub const SIZE: usize = 24;
-
-    /// Bytes as in guest memory.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        b[0..8].copy_from_slice(&self.host_addr.to_ne_bytes());
-        b[8..16].copy_from_slice(&self.dev_bus_addr.to_ne_bytes());
-        b[16..20].copy_from_slice(&self.handle.to_ne_bytes());
-        b[20..22].copy_from_slice(&self.status.to_ne_bytes());
-        b
-    }
-
-    /// Reads one from guest memory bytes.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> UnmapGrantRef {
-        UnmapGrantRef {
-            host_addr: u64::from_ne_bytes(rd(b, 0)),
-            dev_bus_addr: u64::from_ne_bytes(rd(b, 8)),
-            handle: u32::from_ne_bytes(rd(b, 16)),
-            status: i16::from_ne_bytes(rd(b, 20)),
-        }
-    }
-}
-
-impl Copy {
-    /// Size in guest memory.
-    pub const SIZE: usize = 40;
-
-    /// Bytes as in guest memory.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut b = [0u8; Self::SIZE];
-        for (at, p) in [(0, &self.source), (16, &self.dest)] {
-            b[at..at + 8].copy_from_slice(&p.gref_or_gfn.to_ne_bytes());
-            b[at + 8..at + 10].copy_from_slice(&p.domid.to_ne_bytes());
-            b[at + 10..at + 12].copy_from_slice(&p.offset.to_ne_bytes());
-        }
-        b[32..34].copy_from_slice(&self.len.to_ne_bytes());
-        b[34..36].copy_from_slice(&self.flags.to_ne_bytes());
-        b[36..38].copy_from_slice(&self.status.to_ne_bytes());
-        b
-    }
-
-    /// Reads one from guest memory bytes.
-    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Copy {
-        let ptr = |at: usize| CopyPtr {
-            gref_or_gfn: u64::from_ne_bytes(rd(b, at)),
-            domid: u16::from_ne_bytes(rd(b, at + 8)),
-            offset: u16::from_ne_bytes(rd(b, at + 10)),
-        };
-        Copy {
-            source: ptr(0),
-            dest: ptr(16),
-            len: u16::from_ne_bytes(rd(b, 32)),
-            flags: u16::from_ne_bytes(rd(b, 34)),
-            status: i16::from_ne_bytes(rd(b, 36)),
-        }
-    }
-}
+// Xen's layouts (public/grant_table.h, x86_64).
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<MapGrantRef>() == 32 && offset_of!(MapGrantRef, status) == 18);
+    assert!(offset_of!(MapGrantRef, handle) == 20 && offset_of!(MapGrantRef, dev_bus_addr) == 24);
+    assert!(size_of::<UnmapGrantRef>() == 24 && offset_of!(UnmapGrantRef, status) == 20);
+    assert!(size_of::<CopyPtr>() == 16 && offset_of!(CopyPtr, offset) == 10);
+    assert!(size_of::<Copy>() == 40 && offset_of!(Copy, dest) == 16 && offset_of!(Copy, status) == 36);
+};
 
 impl State {
     /// The guest side of granting: `d` writes entry `gref` of its table.

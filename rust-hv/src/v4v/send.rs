@@ -17,7 +17,7 @@
 
 use alloc::vec::Vec;
 
-use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, Wire, IOV_MAX, MSG_MAX, SLOT_BYTES};
+use hypercall_abi::v4v::{message_bytes, Addr, Iov, MsgHeader, SendAddr, IOV_MAX, MSG_MAX, SLOT_BYTES};
 use hypercall_abi::{DomId, Errno};
 
 use super::ring::{Reservation, Ring, Wakes};
