@@ -7,7 +7,8 @@
 # plus gen/rust-hv-c.diff, which hooks them in existing files (the build,
 # the hypercall number and VIRQ, the hypercall table).
 # Must come after the patches adding dom_sshm and its p2m helpers, the V4V
-# XSM hooks and the compat V4V header, which these files use.
+# XSM hooks, the compat V4V header and the domctl's number, which these
+# files use.
 set -euo pipefail
 TREE=$1 ROOT=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +66,8 @@ domain2:static_shm on dom_sshm's label, the dummy policy the control domain
 only), so an attach is checked against its target and the regions, and a
 toolstack allowed to manage one guest cannot reach every tenant's regions.
 
-The domctl and the domain kill hook, the other entry points, come next.
+The domctl handler and the domain kill hook, the other entry points,
+come next.
 
 Signed-off-by: rust-hv developers <rust-hv@localhost>
 MSG
