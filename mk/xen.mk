@@ -15,6 +15,12 @@ xen: deps
 series: deps
 	bash xen-patches/export-series.sh $(CURDIR)/out/series
 
+# Every commit of the series builds with the features on (not in make
+# test: it builds Xen once per patch).
+.PHONY: series-build-each
+series-build-each: xen
+	bash xen-patches/build-each.sh $(CURDIR)/build/series-each
+
 test-xen: deps
 	bash tests/xen/run.sh
 
