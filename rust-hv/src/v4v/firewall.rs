@@ -8,7 +8,7 @@
 //! decides otherwise. Rules naming a domain go when it dies (not at its
 //! soft reset: see `teardown.rs`).
 
-use hypercall_abi::v4v::{FwRule, Wire, DOMID_ANY, FW_ACCEPT, FW_RULES_MAX, PORT_ANY};
+use hypercall_abi::v4v::{FwRule, DOMID_ANY, FW_ACCEPT, FW_RULES_MAX, PORT_ANY};
 use hypercall_abi::{DomId, Errno};
 
 use super::table::Table;

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use hypercall_abi::v4v::{
-    RingData, RingDataEnt, Wire, MSG_MAX, NOTIFY_ENTRIES_MAX, PORT_ANY, RD_F_EMPTY, RD_F_EXISTS, RD_F_PENDING,
+    RingData, RingDataEnt, MSG_MAX, NOTIFY_ENTRIES_MAX, PORT_ANY, RD_F_EMPTY, RD_F_EXISTS, RD_F_PENDING,
     RD_F_SUFFICIENT, RD_F_WAKE,
 };
 use hypercall_abi::{DomId, Errno};
