@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+pub mod locking;
 pub mod platform;
 pub mod sshm;
 pub mod v4v;

@@ -7,14 +7,24 @@
 
 use hypercall_abi::{DomId, Errno, Gfn, Mfn};
 
+/// A lock's class: its name, for messages, and its level in the lock
+/// order. The classes and the rules are in [`crate::locking`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct LockClass {
+    /// What the lock is, e.g. `"v4v.table (L1)"`.
+    pub name: &'static str,
+    /// A lock may be taken only while every lock held has a lower level.
+    pub level: u8,
+}
+
 /// A lock protecting a `T`, taken for the duration of a closure.
 ///
 /// Xen: a `spinlock_t` (or `rwlock_t`) next to the data; simulator: a
-/// `std::sync::Mutex`. The closure form keeps guards (and their `unsafe`) in
-/// the platform.
+/// `std::sync::Mutex` that checks the lock order ([`crate::locking`]). The
+/// closure form keeps guards (and their `unsafe`) in the platform.
 pub trait Lock<T>: Send + Sync {
-    /// A new unlocked lock holding `v`.
-    fn new(v: T) -> Self;
+    /// A new unlocked lock of `class` holding `v`.
+    fn new(class: &'static LockClass, v: T) -> Self;
     /// Runs `f` with the lock held. Must not be re-entered on the same lock.
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R;
 }
@@ -179,4 +189,17 @@ pub trait Platform: Sync + Sized {
     /// Whether the current hypercall should stop and continue later
     /// (`hypercall_preempt_check()`).
     fn preempt_check(&self) -> bool;
+
+    // ---- lock state, for debug assertions ----
+
+    /// The highest-level lock of this crate the calling CPU holds, if any:
+    /// what [`crate::locking::assert_unlocked`] asks at function entry (as
+    /// Argo asserts `LOCKING_*`). Only for assertions, never for decisions.
+    ///
+    /// The simulator tracks it per thread. Xen returns `None`: its
+    /// spinlocks keep no per-CPU record of which are held, and
+    /// `in_atomic()` counts Xen's own locks too (`do_domctl` holds the
+    /// domctl lock around the sshm entry point), so there the assertion is
+    /// vacuous and the simulator's checks enforce the rules.
+    fn lock_held(&self) -> Option<&'static LockClass>;
 }

@@ -14,13 +14,16 @@
 //! index, every domain's attachments (including in-flight attach and detach
 //! records) and the page and region counters.
 //!
-//! Order: `Sshm::state` is taken first; the platform's own locks (p2m lock,
-//! heap lock, the pseudo-domain's page lock) are taken inside [`Platform`]
-//! calls made with it held, and never the other way round: the platform
-//! calls [`Sshm::domctl`] and [`Sshm::domain_destroy`] holding none of them.
-//! Domain references are taken before the lock (`p.domain()`), and guest
-//! copies (`OP_INFO`, `OP_LIST`) are made after it is dropped, so a faulting
-//! copy never happens with it held.
+//! Its class is [`SSHM_STATE`](crate::locking::SSHM_STATE) (level 1, never
+//! held with a V4V lock); the order and the platform calls allowed under it
+//! are the crate's rules, in [`crate::locking`]. The platform's own locks
+//! taken by calls made with it held (the p2m lock) nest inside it, and never
+//! the other way round: the platform calls [`Sshm::domctl`] and
+//! [`Sshm::domain_destroy`] holding none of this crate's locks (both assert
+//! it at entry). Domain references are taken before the lock
+//! (`p.domain()`), guest copies (`OP_INFO`, `OP_LIST`) are made after it is
+//! dropped, so a faulting copy never happens with it held, and backing is
+//! allocated and given back with it dropped.
 //!
 //! Work under the lock is bounded: an attach or detach maps or unmaps at most
 //! [`BATCH_ENTRIES_MAX`] p2m entries per call and then returns a continuation
@@ -49,6 +52,7 @@ use hypercall_abi::sshm::{
 };
 use hypercall_abi::{DomId, Errno, Gfn};
 
+use crate::locking;
 use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
 
 pub use registry::Stats;
@@ -124,7 +128,7 @@ fn kind(prot: Prot) -> P2mKind {
 impl<P: Platform> Sshm<P> {
     /// No regions.
     pub fn new(limits: Limits) -> Self {
-        Sshm { limits: limits.clamped(), state: P::Lock::new(State::default()) }
+        Sshm { limits: limits.clamped(), state: P::Lock::new(&locking::SSHM_STATE, State::default()) }
     }
 
     /// The limits in force.
@@ -158,6 +162,7 @@ impl<P: Platform> Sshm<P> {
     /// `nr_entries`). `OP_LIST` returns how many regions follow the last one
     /// it wrote; every other op returns 0.
     pub fn domctl(&self, p: &P, caller: &P::Domain, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
+        locking::assert_unlocked(p);
         op.validate()?;
         // The domctl's XSM check was on its envelope domain only. Every
         // sub-op but detach also touches the regions, which are global and
@@ -579,6 +584,7 @@ impl<P: Platform> Sshm<P> {
     /// toolstack's `destroydomain` continues). `Ok` once `d` holds no sshm
     /// reference; regions nothing else keeps alive are freed.
     pub fn domain_destroy(&self, p: &P, d: &P::Domain) -> Result<(), Errno> {
+        locking::assert_unlocked(p);
         let domid = p.domain_info(d).id;
         let r = self.state.with(|s| {
             let mut budget = BATCH_ENTRIES_MAX;

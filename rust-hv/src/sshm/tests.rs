@@ -13,12 +13,12 @@ use hypercall_abi::sshm::*;
 use hypercall_abi::{DomId, Errno, Gfn, Mfn};
 
 use super::{Limits, Sshm};
-use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
+use crate::platform::{DomainInfo, Lock, LockClass, P2mKind, Platform};
 
 struct MutexLock<T>(Mutex<T>);
 
 impl<T: Send> Lock<T> for MutexLock<T> {
-    fn new(v: T) -> Self {
+    fn new(_class: &'static LockClass, v: T) -> Self {
         MutexLock(Mutex::new(v))
     }
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
@@ -152,6 +152,9 @@ impl Platform for Mock {
     fn send_virq(&self, _d: &DomId, _virq: u32) {}
     fn preempt_check(&self) -> bool {
         false
+    }
+    fn lock_held(&self) -> Option<&'static LockClass> {
+        None
     }
 }
 

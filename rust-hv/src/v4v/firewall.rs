@@ -13,6 +13,7 @@ use hypercall_abi::{DomId, Errno};
 
 use super::table::Table;
 use super::{guest_elem, read_guest, write_guest, V4v};
+use crate::locking;
 use crate::platform::{Lock, Platform};
 
 /// A rule's own checks, and `-EINVAL` unless each domain it names is a
@@ -48,6 +49,7 @@ impl<P: Platform> V4v<P> {
     /// `OP_FW_ADD`: inserts the rule at `rule` at position `pos` (past the
     /// end appends).
     pub(super) fn fw_add(&self, p: &P, caller: &P::Domain, rule: u64, pos: u64) -> Result<i64, Errno> {
+        locking::assert_unlocked(p);
         let r: FwRule = read_guest(p, caller, rule)?;
         check_rule(&r)?;
         // A rule names live domains only: rules naming a domain go when it

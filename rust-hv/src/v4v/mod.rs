@@ -28,21 +28,23 @@
 //!
 //! # Locking
 //!
-//! | lock | protects | order |
+//! | lock | class (level) | protects |
 //! |---|---|---|
-//! | `V4v::table` (L1, global) | the ring index (ring id → generation) and the partner index, per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters | taken first |
-//! | `V4v::buckets[i]` (L2, per bucket of rings) | everything about the rings in the bucket (ring generation `g` lives in bucket `g % RING_LOCKS`): pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics | after L1, at most one at a time |
+//! | `V4v::table` (L1, global) | [`V4V_TABLE`] (1) | the ring index (ring id → generation) and the partner index, per-domain state and statistics (incl. each domain's in-flight send record), the firewall rules, global statistics, generation/token counters |
+//! | `V4v::buckets[i]` (L2, per bucket of rings) | [`V4V_BUCKET`] (2) | everything about the rings in the bucket (ring generation `g` lives in bucket `g % RING_LOCKS`): pinned pages, Xen's `tx_ptr`, the reservation of the send in progress, the pending-waiter list, per-ring statistics |
 //!
-//! L1 is only ever held for index look-ups and updates of small bounded
-//! structures, never across a guest-memory copy. L2 is held across at most
-//! [`SEND_CHUNK_BYTES`] of message copy, which goes straight from the
-//! sender's memory into the pinned ring pages
+//! The order (L1 before L2, at most one L2 at a time) and the platform
+//! calls allowed under them are the crate's rules, in [`crate::locking`]
+//! (checked by the simulator; entry points assert that they hold no lock).
+//! What follows from them here: L1 is only ever held for index look-ups and
+//! updates of small bounded structures, never across a guest-memory copy.
+//! L2 is held across at most [`SEND_CHUNK_BYTES`] of message copy, which
+//! goes straight from the sender's memory into the pinned ring pages
 //! ([`Platform::copy_from_guest_to_frame`]; Argo too copies from the guest
-//! under its ring lock). Nothing here calls
-//! [`Platform::send_virq`], [`Platform::domain`] or an XSM hook
-//! ([`Platform::xsm_v4v_register`], [`Platform::xsm_v4v_send`]) with either
-//! lock held: wake-ups are collected and raised after the locks are dropped,
-//! and the policy is asked before any lock is taken.
+//! under its ring lock). Domains are looked up and the policy is asked
+//! before any lock is taken; what must be checked under a lock (`dying`) is
+//! read through the reference already held. Wake-ups are collected under
+//! the locks and raised after they are dropped.
 //!
 //! A ring is found under L1 by its generation and then looked up again in
 //! its bucket under L2: if the ring was unregistered in between, it is not
@@ -78,6 +80,8 @@
 //!
 //! [`RING_F_NOTIFY_EMPTY_ONLY`]: hypercall_abi::v4v::RING_F_NOTIFY_EMPTY_ONLY
 //! [`RINGS_PER_DOMAIN_MAX`]: hypercall_abi::v4v::RINGS_PER_DOMAIN_MAX
+//! [`V4V_TABLE`]: crate::locking::V4V_TABLE
+//! [`V4V_BUCKET`]: crate::locking::V4V_BUCKET
 
 mod firewall;
 mod info;
@@ -96,6 +100,7 @@ use hypercall_abi::v4v::{
 };
 use hypercall_abi::{DomId, Errno, VIRQ_V4V};
 
+use crate::locking;
 use crate::platform::{Lock, Platform};
 use ring::Wakes;
 use table::{Bucket, Table};
@@ -263,9 +268,9 @@ impl<P: Platform> V4v<P> {
     pub fn new() -> Self {
         let mut buckets = Vec::with_capacity(RING_LOCKS);
         for _ in 0..RING_LOCKS {
-            buckets.push(P::Lock::new(Bucket { rings: Vec::new() }));
+            buckets.push(P::Lock::new(&locking::V4V_BUCKET, Bucket { rings: Vec::new() }));
         }
-        V4v { table: P::Lock::new(Table::new()), buckets }
+        V4v { table: P::Lock::new(&locking::V4V_TABLE, Table::new()), buckets }
     }
 
     /// The lock of the ring registered as `generation`.
@@ -277,6 +282,7 @@ impl<P: Platform> V4v<P> {
     /// `Err(ERESTART)` asks for the same hypercall to be issued again (a
     /// preempted send resumes where it stopped).
     pub fn op(&self, p: &P, caller: &P::Domain, cmd: u32, args: [u64; 4]) -> Result<i64, Errno> {
+        locking::assert_unlocked(p);
         if matches!(cmd, OP_FW_ADD | OP_FW_DEL | OP_FW_LIST) {
             // System-wide policy: the XSM hook decides who may read or
             // change it (the dummy policy: the control domain only,
@@ -297,6 +303,7 @@ impl<P: Platform> V4v<P> {
 
     /// Raises `VIRQ_V4V` on `d`, if it still exists. No lock held.
     fn virq(&self, p: &P, d: DomId) {
+        locking::assert_unlocked(p);
         if let Ok(dom) = p.domain(d) {
             p.send_virq(&dom, VIRQ_V4V);
         }

@@ -15,6 +15,7 @@ use hypercall_abi::{DomId, Errno};
 
 use super::ring::Wakes;
 use super::{guest_elem, id_of, read_guest, write_guest, V4v};
+use crate::locking;
 use crate::platform::{Lock, Platform};
 
 impl<P: Platform> V4v<P> {
@@ -74,6 +75,7 @@ impl<P: Platform> V4v<P> {
     /// Answers one entry; `-ENOSPC` if a wake-up was asked for and the ring's
     /// pending list is full.
     fn notify_one(&self, p: &P, caller: &P::Domain, me: DomId, e: &mut RingDataEnt) -> Result<(), Errno> {
+        locking::assert_unlocked(p);
         let want_wake = e.flags & RD_F_WAKE != 0;
         e.flags = 0;
         e.max_message_size = 0;

@@ -18,12 +18,14 @@ use hypercall_abi::{DomId, Errno, Gfn, Mfn};
 use super::ring::Ring;
 use super::table::{IndexEntry, PartnerEntry, RingKey};
 use super::{guest_elem, id_of, read_guest, RegisterArgs, V4v};
+use crate::locking;
 use crate::platform::{Lock, Platform};
 
 impl<P: Platform> V4v<P> {
     /// `OP_REGISTER_RING`: pins the ring's pages and indexes it; a
     /// re-registration with the same geometry only refreshes its header.
     pub(super) fn register(&self, p: &P, caller: &P::Domain, args: RegisterArgs) -> Result<i64, Errno> {
+        locking::assert_unlocked(p);
         let me = id_of(p, caller);
         let flags = args.flags;
         if flags & !(REGISTER_F_ALL as u64) != 0 {
@@ -53,7 +55,6 @@ impl<P: Platform> V4v<P> {
         // is copied, pinned or counted (Argo: `xsm_argo_register_*`), and
         // for a re-registration too. No lock is held.
         p.xsm_v4v_register(caller, partner.as_ref())?;
-        drop(partner);
 
         // The gfn list is copied once, then only Xen's copy is used.
         let mut gfns: Vec<Gfn> = Vec::new();
@@ -128,15 +129,13 @@ impl<P: Platform> V4v<P> {
             if t.find(key).is_some() {
                 return Err(Errno::EEXIST);
             }
-            // Under L1, which the destroy hook takes after `dying` is set.
-            if p.domain_info(caller).dying {
+            // Under L1, which the destroy hook takes after `dying` is set;
+            // the partner through the reference looked up (and asked about)
+            // before any lock, not by id again: no lookup under a lock, and
+            // a partner that died meanwhile cannot be replaced by a new
+            // domain that reused its id.
+            if p.domain_info(caller).dying || partner.as_ref().is_some_and(|d| p.domain_info(d).dying) {
                 return Err(Errno::ESRCH);
-            }
-            if reg.partner != DOMID_ANY {
-                match p.domain(DomId(reg.partner)) {
-                    Ok(d) if !p.domain_info(&d).dying => {}
-                    _ => return Err(Errno::ESRCH),
-                }
             }
             let pos = t.search(key).unwrap_err();
             if t.dom(me).is_some_and(|d| d.nr_rings >= RINGS_PER_DOMAIN_MAX) {

@@ -22,6 +22,7 @@ use hypercall_abi::{DomId, Errno};
 
 use super::ring::{Reservation, Ring, Wakes};
 use super::{guest_elem, id_of, read_guest, SendArgs, V4v, SEND_CHUNK_BYTES, SEND_RESTARTS_MAX, SEND_STEP_BYTES_MAX};
+use crate::locking;
 use crate::platform::{Lock, Platform};
 
 /// A send in progress, kept in its sender's state between hypercall steps.
@@ -101,6 +102,7 @@ impl<P: Platform> V4v<P> {
 
     /// Checks everything, copies the iov array once and reserves the space.
     fn send_start(&self, p: &P, caller: &P::Domain, me: DomId, args: SendArgs) -> Result<InFlight, Errno> {
+        locking::assert_unlocked(p);
         let sa: SendAddr = read_guest(p, caller, args.addr)?;
         sa.validate()?;
         // The source is never taken from the guest: it may only name itself.

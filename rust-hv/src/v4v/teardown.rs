@@ -12,6 +12,7 @@ use hypercall_abi::Errno;
 use super::ring::Wakes;
 use super::table::SweepCursor;
 use super::{id_of, V4v, RING_LOCKS, TEARDOWN_STEP_MAX};
+use crate::locking;
 use crate::platform::{Lock, Platform};
 
 impl<P: Platform> V4v<P> {
@@ -48,6 +49,7 @@ impl<P: Platform> V4v<P> {
     /// [`V4v::domain_destroy`] and [`V4v::domain_soft_reset`]; `drop_fw`
     /// drops the firewall rules naming the domain too.
     fn teardown(&self, p: &P, d: &P::Domain, drop_fw: bool) -> Result<(), Errno> {
+        locking::assert_unlocked(p);
         let me = id_of(p, d);
         let mut budget = TEARDOWN_STEP_MAX;
         // 1. The rings it owns or is the partner of, one per L1

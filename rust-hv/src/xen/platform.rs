@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 use hypercall_abi::{DomId, Errno, Gfn, Mfn};
 
 use super::bindings as b;
-use crate::platform::{DomainInfo, Lock, P2mKind, Platform};
+use crate::platform::{DomainInfo, Lock, LockClass, P2mKind, Platform};
 
 /// Xen, as the logic sees it. Stateless: all state is Xen's.
 pub struct Xen;
@@ -79,7 +79,10 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
 impl<T: Send> Lock<T> for SpinLock<T> {
-    fn new(v: T) -> Self {
+    /// The class is not kept: Xen's spinlocks have no lock-order checker
+    /// for this crate's locks; the order is checked in the simulator (see
+    /// [`crate::locking`]).
+    fn new(_class: &'static LockClass, v: T) -> Self {
         let mut raw = b::rust_hv_lock { opaque: [0; 4] };
         // SAFETY: `raw` is valid storage for a `spinlock_t` (shim.c checks
         // the size). An unlocked ticket lock has no self-references, so
@@ -274,5 +277,11 @@ impl Platform for Xen {
     fn preempt_check(&self) -> bool {
         // SAFETY: No arguments; reads per-CPU softirq state.
         unsafe { b::rust_hv_preempt_check() }
+    }
+
+    fn lock_held(&self) -> Option<&'static LockClass> {
+        // Not tracked in Xen (see the trait): the entry assertions are
+        // vacuous here, and the simulator enforces the locking rules.
+        None
     }
 }

@@ -21,6 +21,10 @@
 //!   `rust-hv`, and `rust-hv` may hold its own locks (`SimLock`) while
 //!   calling a `Platform` method, which takes it briefly. Each `Platform`
 //!   call is therefore atomic, as each p2m or page operation is in Xen.
+//! - `rust-hv`'s own locks are `SimLock`s ([`crate::lock`]), which check
+//!   `rust_hv::locking`'s rules: taking them out of order, or calling a
+//!   `Platform` method the rules forbid with one held, panics with both
+//!   names.
 //! - `DomainRec::pause` (an `RwLock<()>` per domain) is taken shared by each
 //!   hypercall of that domain and exclusively by `domain_kill`, before the
 //!   state lock is taken and never while it is held.

@@ -1,16 +1,18 @@
 //! The simulator's `impl Platform`: each method is what Xen does for it
 //! (the Xen side is `rust-hv/src/xen/platform.rs` over the C shim), on the
 //! machine's state under its lock. Misuse of the contract (a put nobody
-//! held, access to a free frame) is recorded for the checkers, not hidden.
+//! held, access to a free frame) is recorded for the checkers, not hidden;
+//! a call `rust_hv::locking` forbids with a `rust-hv` lock held panics
+//! ([`lock::platform_call`]).
 
 use hypercall_abi::{DomId, Errno, Gfn, Mfn, PAGE_ORDER_2M};
-use rust_hv::platform::{DomainInfo, P2mKind};
+use rust_hv::platform::{DomainInfo, LockClass, P2mKind};
 use rust_hv::Platform;
 
 use super::{Machine, Preempt, State};
 use crate::domain::Dom;
 use crate::frame::{Owner, Put, PAGE_BYTES};
-use crate::lock::SimLock;
+use crate::lock::{self, SimLock};
 use crate::p2m::P2mType;
 
 impl Platform for Machine {
@@ -18,6 +20,7 @@ impl Platform for Machine {
     type Domain = Dom;
 
     fn domain(&self, id: DomId) -> Result<Dom, Errno> {
+        lock::platform_call("Platform::domain", "the domain list's RCU read lock");
         self.handle(id)
     }
 
@@ -26,7 +29,8 @@ impl Platform for Machine {
     }
 
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
-        let locked = crate::lock::held() > 0;
+        lock::platform_call("Platform::sshm_alloc", "the heap lock");
+        let locked = lock::held() > 0;
         let mut st = self.lock();
         st.work.sshm_allocs += 1;
         st.work.sshm_allocs_locked += u64::from(locked);
@@ -36,7 +40,8 @@ impl Platform for Machine {
     }
 
     fn sshm_free(&self, mfn: Mfn, order: u32) {
-        let locked = crate::lock::held() > 0;
+        lock::platform_call("Platform::sshm_free", "the heap lock, and scrubs");
+        let locked = lock::held() > 0;
         let mut st = self.lock();
         st.work.sshm_frees += 1;
         st.work.sshm_frees_locked += u64::from(locked);
@@ -204,12 +209,14 @@ impl Platform for Machine {
     }
 
     fn copy_from_guest(&self, caller: &Dom, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        lock::platform_call("Platform::copy_from_guest", "paging locks when it faults");
         let mut st = self.lock();
         st.slot(caller).map_err(|_| Errno::EFAULT)?;
         st.guest_read(caller.id(), addr, buf)
     }
 
     fn copy_to_guest(&self, caller: &Dom, addr: u64, buf: &[u8]) -> Result<(), Errno> {
+        lock::platform_call("Platform::copy_to_guest", "paging locks when it faults");
         let mut st = self.lock();
         st.slot(caller).map_err(|_| Errno::EFAULT)?;
         st.guest_write(caller.id(), addr, buf)
@@ -239,6 +246,7 @@ impl Platform for Machine {
     }
 
     fn send_virq(&self, d: &Dom, virq: u32) {
+        lock::platform_call("Platform::send_virq", "the target's event-channel locks");
         let mut st = self.lock();
         let Ok(slot) = st.slot_mut(d) else { return };
         *slot.virq_raised.entry(virq).or_insert(0) += 1;
@@ -248,19 +256,23 @@ impl Platform for Machine {
     }
 
     fn xsm_v4v_register(&self, caller: &Dom, partner: Option<&Dom>) -> Result<(), Errno> {
+        lock::platform_call("Platform::xsm_v4v_register", "the XSM policy's locks");
         self.xsm().v4v_register(caller.info().id, partner.map(|d| d.info().id))
     }
 
     fn xsm_v4v_send(&self, src: &Dom, dst: &Dom) -> Result<(), Errno> {
+        lock::platform_call("Platform::xsm_v4v_send", "the XSM policy's locks");
         self.xsm().v4v_send(src.info().id, dst.info().id)
     }
 
     fn xsm_v4v_firewall(&self, caller: &Dom) -> Result<(), Errno> {
+        lock::platform_call("Platform::xsm_v4v_firewall", "the XSM policy's locks");
         let info = caller.info();
         self.xsm().v4v_firewall(info.id, info.control)
     }
 
     fn xsm_sshm_regions(&self, caller: &Dom) -> Result<(), Errno> {
+        lock::platform_call("Platform::xsm_sshm_regions", "the XSM policy's locks");
         self.xsm().sshm_regions(caller.info().control)
     }
 
@@ -271,6 +283,10 @@ impl Platform for Machine {
             Preempt::Always => true,
             Preempt::OneIn(n) => n <= 1 || self.draw().is_multiple_of(u64::from(n)),
         }
+    }
+
+    fn lock_held(&self) -> Option<&'static LockClass> {
+        lock::highest_held()
     }
 }
 
