@@ -8,7 +8,7 @@
 //! transient page reference).
 //!
 //! Every operation is followed by the simulator's full invariant check
-//! ([`Sim::check_all_invariants`], V4V's own check) and the rules of domain
+//! ([`Sim::check`]: machine, sshm, V4V, accounting) and the rules of domain
 //! death; the input ends with a teardown after which nothing may be left.
 //! Any failure is a panic, which libFuzzer reports as a crash.
 //!
@@ -1085,11 +1085,8 @@ impl World {
 
     /// The invariants that hold between any two operations.
     fn check(&self, what: &dyn std::fmt::Debug) {
-        if let Err(e) = self.sim.check_all_invariants() {
+        if let Err(e) = self.sim.check() {
             panic!("invariant violated after {what:?}:\n{e}");
-        }
-        if let Err(e) = self.sim.hv().v4v.check_invariants() {
-            fail(&self.sim, &format!("V4V invariant violated after {what:?}"), e);
         }
         // A dead or dying domain is forgotten by V4V for good (its id is
         // not reused while it is a zombie).

@@ -38,7 +38,7 @@ impl World {
     }
 
     fn check(&self) {
-        if let Err(e) = self.sim.check_invariants() {
+        if let Err(e) = self.sim.check() {
             panic!("invariants (seed {}): {e}", self.sim.seed());
         }
     }

@@ -6,8 +6,9 @@
 //! unchanged; [`Sim`] owns a machine and the logic and is what tests drive.
 //!
 //! Everything random is drawn from one seed ([`Config::seed`], from
-//! `SIM_SEED`), and an invariant checker ([`Sim::check_invariants`]) proves
-//! after each step that no reference, mapping or frame went astray.
+//! `SIM_SEED`), and one check ([`Sim::check`]: machine, sshm, V4V,
+//! accounting) proves after each step that no reference, mapping or frame
+//! went astray.
 
 #![deny(unsafe_code)]
 
@@ -318,43 +319,48 @@ impl Sim {
         self.machine.set_ram_type(d, gfn, writable)
     }
 
-    /// Runs the machine's checkers only, for tests that drive the
-    /// `Platform` directly (sshm frames allocated outside any region).
-    pub fn check_machine_invariants(&self) -> Result<(), String> {
-        let st = self.machine.lock();
-        checker::check(&st, self.machine.sshm_pages_max()).map_err(|e| self.with_seed(e))
-    }
-
-    /// Runs every machine checker and the sshm registry's own checks; the
-    /// error lists every failure and the seed to replay the run with. Call
-    /// it when no hypercall is in flight. Frames allocated with
-    /// `Platform::sshm_alloc` outside any region are allowed here (tests
-    /// use them to build p2m entries); [`Sim::check_all_invariants`] also
-    /// holds every sshm frame to a region.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        let registry = self.hv.sshm.check_invariants().map_err(|e| format!("sshm registry: {e}"));
-        let machine = self.check_machine_invariants();
-        match (machine, registry) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(m), Ok(())) => Err(m),
-            (Ok(()), Err(r)) => Err(self.with_seed(r)),
-            (Err(m), Err(r)) => Err(format!("{r}\n{m}")),
+    /// The one check tests run after each step: every invariant family
+    /// of the simulated hypervisor, machine (frames and their references,
+    /// p2m, grants, event channels, zombies, `Platform` contract
+    /// violations), static shared memory (the registry's own invariants,
+    /// and every sshm frame accounted to a live region) and V4V (the
+    /// registry's invariants). The error lists every failure and ends with
+    /// the seed and the `SIM_SEED=...` that replays the run. Call it when
+    /// no hypercall is in flight.
+    pub fn check(&self) -> Result<(), String> {
+        let mut failures = Vec::new();
+        if let Err(e) = self.machine_check() {
+            failures.push(e);
+        }
+        if let Err(e) = self.hv.sshm.check_invariants() {
+            failures.push(format!("sshm registry: {e}"));
+        }
+        // The registry's lock, then the machine's: never nested.
+        let region_pages = self.hv.sshm.stats().pages;
+        let machine_pages = self.machine.sshm_pages();
+        if let Err(e) = checker::sshm::check_regions(machine_pages, region_pages) {
+            failures.push(e);
+        }
+        if let Err(e) = self.hv.v4v.check_invariants() {
+            failures.push(format!("v4v registry: {e}"));
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(self.with_seed(failures.join("\n")))
         }
     }
 
-    /// Every sshm frame allocation is accounted to a live region, and no
-    /// region's pages are missing from the pseudo-domain.
-    pub fn check_sshm_accounting(&self) -> Result<(), String> {
-        // The registry's lock first, never nested with the machine lock.
-        let region_pages = self.hv.sshm.stats().pages;
-        let machine_pages = self.machine.sshm_pages();
-        checker::sshm::check_regions(machine_pages, region_pages).map_err(|e| self.with_seed(e))
+    /// The machine's checkers alone, for tests that drive the `Platform`
+    /// directly and hold sshm frames outside any region (which
+    /// [`Sim::check`] reports).
+    pub fn check_machine(&self) -> Result<(), String> {
+        self.machine_check().map_err(|e| self.with_seed(e))
     }
 
-    /// [`Sim::check_invariants`] and [`Sim::check_sshm_accounting`].
-    pub fn check_all_invariants(&self) -> Result<(), String> {
-        self.check_invariants()?;
-        self.check_sshm_accounting()
+    fn machine_check(&self) -> Result<(), String> {
+        let st = self.machine.lock();
+        checker::check(&st, self.machine.sshm_pages_max())
     }
 
     fn with_seed(&self, e: String) -> String {

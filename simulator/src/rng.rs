@@ -42,6 +42,41 @@ pub fn seed_from_env() -> u64 {
     }
 }
 
+/// The settings of one property-test run, from the environment: every
+/// property test of the repository (simulator model tests, stress tests,
+/// grant test) takes its seed from `SIM_SEED` ([`seed_from_env`]) and its
+/// number of cases (or rounds) from `SIM_CASES`, and prints the line that
+/// replays it ([`PropRun::replay`]) when it starts and in its failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PropRun {
+    /// Seeds the test's generator (proptest's, or a [`SplitMix64`]).
+    pub seed: u64,
+    /// Cases, or rounds for the stress tests.
+    pub cases: u32,
+    /// `cargo test` arguments that select the test.
+    selector: String,
+}
+
+impl PropRun {
+    /// The run of test `test` in `package` (`--test` target `target`, or
+    /// the unit tests when `target` is empty): `SIM_SEED`, and `SIM_CASES`
+    /// or `default_cases`. Prints the replay line on stderr.
+    pub fn from_env(package: &str, target: &str, test: &str, default_cases: u32) -> PropRun {
+        let cases = std::env::var("SIM_CASES").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default_cases);
+        let target = if target.is_empty() { String::from("--lib") } else { format!("--test {target}") };
+        let run =
+            PropRun { seed: seed_from_env(), cases, selector: format!("-p {package} {target} -- {test} --exact") };
+        eprintln!("{test}: seed {:#x}, {} cases; replay: {}", run.seed, run.cases, run.replay());
+        run
+    }
+
+    /// The one-line command that runs this again with the same seed and
+    /// cases.
+    pub fn replay(&self) -> String {
+        format!("SIM_SEED={:#x} SIM_CASES={} cargo test {}", self.seed, self.cases, self.selector)
+    }
+}
+
 /// Parses a seed written in decimal or `0x` hex.
 pub fn parse_seed(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -63,6 +98,12 @@ mod tests {
         let (x, y, z) = (a.next_u64(), b.next_u64(), c.next_u64());
         assert_eq!(x, y);
         assert_ne!(x, z);
+    }
+
+    #[test]
+    fn replay_line_names_seed_cases_and_test() {
+        let r = PropRun { seed: 0x2a, cases: 7, selector: String::from("-p simulator --test t -- x --exact") };
+        assert_eq!(r.replay(), "SIM_SEED=0x2a SIM_CASES=7 cargo test -p simulator --test t -- x --exact");
     }
 
     #[test]

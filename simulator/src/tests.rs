@@ -18,7 +18,7 @@ fn sim(frames: u64) -> Sim {
 
 fn ok(s: &Sim) {
     // The Platform is driven directly here: sshm frames belong to no region.
-    if let Err(e) = s.check_invariants() {
+    if let Err(e) = s.check_machine() {
         panic!("invariants: {e}");
     }
 }
@@ -140,7 +140,7 @@ fn pins_need_owned_writable_ram() {
     m.page_unpin(mfn);
     ok(&s);
     m.page_unpin(mfn);
-    let e = s.check_machine_invariants().unwrap_err();
+    let e = s.check_machine().unwrap_err();
     assert!(e.contains("not pinned"), "{e}");
 }
 
@@ -156,7 +156,7 @@ fn frame_access_after_free_is_reported() {
     m.sshm_free(mfn, 0);
     ok(&s);
     m.frame_read(mfn, 0, &mut b);
-    assert!(s.check_machine_invariants().unwrap_err().contains("use after free"));
+    assert!(s.check_machine().unwrap_err().contains("use after free"));
 }
 
 #[test]
@@ -410,11 +410,11 @@ fn checker_catches_a_leaked_reference() {
     let mfn = s.machine().p2m_lookup(d, Gfn(1)).unwrap().0;
     // A reference taken that nobody holds, as a buggy map path would.
     s.machine().lock().frames.get_ref(mfn.0).unwrap();
-    let e = s.check_invariants().unwrap_err();
+    let e = s.check().unwrap_err();
     assert!(e.contains("count 2 but 1 held"), "{e}");
     assert!(e.contains("SIM_SEED=0x1"), "the failure says how to replay: {e}");
     s.destroy_domain(d).unwrap();
-    let e = s.check_invariants().unwrap_err();
+    let e = s.check().unwrap_err();
     assert!(e.contains("leak") || e.contains("count 1 but 0 held"), "{e}");
 }
 
@@ -422,11 +422,11 @@ fn checker_catches_a_leaked_reference() {
 fn sshm_frames_outside_any_region_are_reported() {
     let s = sim(16);
     let m = s.machine().sshm_alloc(0).unwrap();
-    assert_eq!(s.check_invariants(), Ok(()), "allowed for Platform-level tests");
-    let e = s.check_all_invariants().unwrap_err();
+    assert_eq!(s.check_machine(), Ok(()), "allowed for Platform-level tests");
+    let e = s.check().unwrap_err();
     assert!(e.contains("regions account for 0"), "{e}");
     s.machine().sshm_free(m, 0);
-    assert_eq!(s.check_all_invariants(), Ok(()));
+    assert_eq!(s.check(), Ok(()));
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //! grant-based sharing: a domain whose granted page is still mapped by a
 //! peer stays dying until the peer unmaps (or dies), and then is dead.
 //!
-//! Cases: `PROPTEST_CASES` (default 256). Seed: `SIM_SEED` (default fixed,
-//! `random` for a fresh one); it seeds both proptest and the simulator and
-//! is printed on failure with the command that replays it.
+//! Cases: `SIM_CASES` (default 256). Seed: `SIM_SEED` (default fixed,
+//! `random` for a fresh one); it seeds both proptest and the simulator; the
+//! run prints the command that replays it, and a failure repeats it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +16,7 @@ use hypercall_abi::{hypercall, DomId, PAGE_SIZE};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, FileFailurePersistence, RngSeed, TestCaseError, TestRunner};
 use simulator::grant::{self, gntst, MapGrantRef, UnmapGrantRef};
-use simulator::rng::seed_from_env;
+use simulator::rng::PropRun;
 use simulator::{Config, DomainKind, DomainState, GrantEntry, Preempt, Sim};
 
 /// Frames in the test machine: small, so the checkers run fast and
@@ -341,7 +341,7 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
     let mut m = Model { doms: Vec::new() };
     for (n, op) in ops.iter().enumerate() {
         step(&s, &mut m, op).map_err(|e| TestCaseError::fail(format!("step {n} {op:?}: {e}")))?;
-        if let Err(e) = s.check_invariants() {
+        if let Err(e) = s.check() {
             return Err(TestCaseError::fail(format!("after step {n} {op:?}:\n{e}")));
         }
         for d in &m.doms {
@@ -365,19 +365,21 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
     for d in m.doms.clone() {
         if d.state == DomainState::Running {
             s.destroy_domain(d.id).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            s.check_invariants().map_err(|e| TestCaseError::fail(format!("teardown of d{}:\n{e}", d.id.0)))?;
+            s.check().map_err(|e| TestCaseError::fail(format!("teardown of d{}:\n{e}", d.id.0)))?;
         }
     }
     prop_assert!(s.machine().zombies().is_empty(), "zombies after teardown: {:?}", s.machine().zombies());
     prop_assert_eq!(s.free_frames(), FRAMES, "frames leaked");
-    s.check_invariants().map_err(TestCaseError::fail)?;
+    s.check().map_err(TestCaseError::fail)?;
     Ok(())
 }
 
 #[test]
 fn grant_sharing_invariants_and_zombies() {
-    let seed = seed_from_env();
+    let pr = PropRun::from_env("simulator", "grant_zombie", "grant_sharing_invariants_and_zombies", 256);
+    let seed = pr.seed;
     let cfg = PtConfig {
+        cases: pr.cases,
         rng_seed: RngSeed::Fixed(seed),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/grant_zombie.txt"))),
         ..PtConfig::default()
@@ -386,10 +388,7 @@ fn grant_sharing_invariants_and_zombies() {
     let mut runner = TestRunner::new(cfg);
     let r = runner.run(&proptest::collection::vec(op(), 1..STEPS_MAX), |ops| run(&ops, seed));
     if let Err(e) = r {
-        panic!(
-            "{e}\nseed {seed:#x}, {cases} cases: replay with \
-             SIM_SEED={seed:#x} cargo test -p simulator --test grant_zombie"
-        );
+        panic!("{e}\nreplay: {}", pr.replay());
     }
     let (zombies, maps) = (ZOMBIES.load(Ordering::Relaxed), MAPS.load(Ordering::Relaxed));
     eprintln!("seed {seed:#x}: {cases} cases, {maps} grant maps, {zombies} zombies");
@@ -413,7 +412,7 @@ fn classic_zombie_scenario() {
     let mut m = Model { doms: Vec::new() };
     for (n, op) in ops.iter().enumerate() {
         step(&s, &mut m, op).unwrap();
-        s.check_invariants().unwrap();
+        s.check().unwrap();
         if n == 4 {
             assert_eq!(s.domain_state(DomId(0)), Some(DomainState::Dying));
             assert_eq!(s.machine().zombies().len(), 1);

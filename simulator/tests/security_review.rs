@@ -207,7 +207,7 @@ fn finding_07_sshm_frames_scrubbed_whatever_their_count() {
     // Both frames are back in the heap, and neither holds the data.
     assert_eq!(env.sim.machine().frame(mfn).map(|f| f.count), Some(0));
     env.check().unwrap();
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 11: `p2m_add_sshm_entry` assumed a failed `p2m_set_entry` wrote
@@ -232,11 +232,11 @@ fn finding_11_partial_p2m_insert_is_undone() {
         assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn + i)), None, "gfn +{i} left mapped");
     }
     env.check().unwrap();
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
     assert_eq!(env.call(g, &a), Ok(0), "a retry maps it whole");
     env.call(g, &sshm_common::detach("big", gfn)).unwrap();
     env.call(env.dom0, &sshm_common::unlink("big")).unwrap();
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 4: a 2 MiB sshm entry removed in one `p2m_set_entry` is checked
@@ -268,7 +268,7 @@ fn finding_04_attach_refused_with_altp2m_or_nested_virt() {
     assert_eq!(env.call(g, &again), Err(Errno::EOPNOTSUPP));
     env.call(g, &sshm_common::detach("views", gfn)).unwrap();
     assert_eq!(env.sim.machine().p2m_lookup(g, Gfn(gfn)), None);
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// `VIRQ_V4V` raised on `d` so far.
@@ -383,7 +383,7 @@ fn finding_02_soft_reset_drops_v4v_state_keeps_sshm_and_policy() {
     assert_eq!(register(s, a, 1, DOMID_ANY, 256, RING_GFN0 + 2), 0);
     assert_eq!(send(s, b, 1, a, 1, b"hi", 0), 2);
     check(s);
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 1: a send larger than one step parked its reservation in the
@@ -495,7 +495,7 @@ fn finding_03_domain_teardown_is_bounded_per_step() {
     assert!(!s.hv().v4v.references(g));
     assert_eq!(s.domain_state(g), Some(simulator::DomainState::Dead));
     check(s);
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 3, a failed attach: it used to roll back everything it had
@@ -541,7 +541,7 @@ fn finding_03_attach_rollback_is_bounded_per_step() {
     assert_eq!(s.hv().sshm.stats().attachments, 0);
     m.p2m_remove(&h, Gfn(gfn + 2046), other, 0).unwrap();
     m.sshm_free(other, 0);
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 3, regions: creating a region allocated (and cleared) all its
@@ -568,7 +568,7 @@ fn finding_03_region_work_outside_the_sshm_lock() {
     let w = s.machine().work();
     assert!(w.sshm_allocs >= 2 * 2 && w.sshm_frees >= 2 * 2, "{w:?}");
     assert_eq!((w.sshm_allocs_locked, w.sshm_frees_locked), (0, 0), "{w:?}");
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }
 
 /// Finding 8, V4V: the firewall sub-ops had no XSM hook (only a hard-coded
@@ -642,5 +642,5 @@ fn finding_08_sshm_sub_ops_checked_against_the_regions() {
     env.call(g, &sshm_common::detach("mine", sshm_common::SHM_GFN)).unwrap();
     m.set_xsm_deny(XsmHook::SshmRegions, None);
     assert_eq!(env.info("mine").map(|e| e.nr_attachments), Ok(0), "nothing changed meanwhile");
-    env.sim.check_all_invariants().unwrap();
+    env.sim.check().unwrap();
 }

@@ -9,8 +9,8 @@
 //! domain sees the model's contents, the counters agree, and both invariant
 //! checkers pass.
 //!
-//! `SSHM_CASES` sets the number of cases (default 1000), `SSHM_SEED` the
-//! proptest seed (printed at the start, so any run can be replayed).
+//! `SIM_CASES` sets the number of cases (default 1000), `SIM_SEED` the
+//! proptest seed; the run prints the line that replays it.
 
 mod sshm_common;
 
@@ -21,6 +21,7 @@ use hypercall_abi::{DomId, Errno};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, RngSeed, TestRunner};
 use simulator::machine::Preempt;
+use simulator::rng::PropRun;
 use simulator::{DomainKind, DomainState};
 
 use sshm_common::*;
@@ -500,12 +501,10 @@ fn check_step(env: &Env, m: &Model) -> Result<(), String> {
 
 #[test]
 fn sshm_model() {
-    let cases: u32 = std::env::var("SSHM_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let seed: u64 = std::env::var("SSHM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0004);
-    eprintln!("sshm_model: {cases} cases, SSHM_SEED={seed}");
+    let run = PropRun::from_env("simulator", "sshm_model", "sshm_model", 1000);
     let config = PtConfig {
-        cases,
-        rng_seed: RngSeed::Fixed(seed),
+        cases: run.cases,
+        rng_seed: RngSeed::Fixed(run.seed),
         failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
             "proptest-regressions/sshm_model.txt",
         ))),
@@ -516,6 +515,6 @@ fn sshm_model() {
     let result = runner.run(&strategy, |(seed, preempt, ops)| run_case(seed, preempt, &ops));
     eprintln!("sshm_model coverage: {:#?}", COVERAGE.lock().unwrap());
     if let Err(e) = result {
-        panic!("{e}");
+        panic!("{e}\nreplay: {}", run.replay());
     }
 }

@@ -3,7 +3,9 @@
 //! continued attaches and detaches interleave with everything else. At the
 //! end the checkers pass and, once everything is torn down, no frame leaked.
 //!
-//! `SSHM_STRESS_ROUNDS` sets the rounds per thread (default 1500).
+//! `SIM_CASES` sets the rounds per thread (default 1500), `SIM_SEED` the
+//! seed of every thread's choices; the run prints the line that replays
+//! the choices (the threads' interleaving is the host's).
 
 mod sshm_common;
 
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use hypercall_abi::sshm::{PROT_READ, PROT_RW};
 use hypercall_abi::Errno;
+use simulator::rng::{PropRun, SplitMix64};
 use simulator::{DomainKind, DomainState, Preempt};
 
 use sshm_common::*;
@@ -20,23 +23,19 @@ const NAMES: [&str; 3] = ["s0", "s1", "s2"];
 /// Region sizes by name: 4 KiB-only, one 2 MiB chunk plus a tail, tiny.
 const SIZES: [u64; 3] = [8, 530, 1];
 
-/// A tiny deterministic generator per thread (xorshift64*).
-struct Rng(u64);
+/// Each thread's choices.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        self.0.next_u64() % n
     }
 }
 
 #[test]
 fn sshm_stress() {
-    let rounds: u64 = std::env::var("SSHM_STRESS_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
-    let seed: u64 = std::env::var("SSHM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x57e55);
-    eprintln!("sshm_stress: {THREADS} threads x {rounds} rounds, SSHM_SEED={seed}");
+    let pr = PropRun::from_env("simulator", "sshm_stress", "sshm_stress", 1500);
+    let (rounds, seed) = (u64::from(pr.cases), pr.seed);
     let env = Env::small(seed);
     env.sim.machine().set_preempt(Preempt::OneIn(3));
     let free_before = env.sim.free_frames();
@@ -48,7 +47,7 @@ fn sshm_stress() {
         for t in 0..THREADS {
             let (env, opened, detached) = (&env, &opened, &detached);
             s.spawn(move || {
-                let mut rng = Rng(seed ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut rng = Rng(SplitMix64::new(seed ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
                 // Each thread is one toolstack with its own scratch page and
                 // its own domain, which it kills and recreates.
                 let scratch = SCRATCH_GPA + 0x1000 * t;

@@ -7,8 +7,9 @@
 //! op. Received messages must match the model exactly: exactly once, in
 //! order per ring, byte-exact, with the true source.
 //!
-//! `V4V_MODEL_CASES` sets the number of cases (default 1000); a failure
-//! prints the minimal input, whose `seed` replays the simulator too.
+//! `SIM_CASES` sets the number of cases (default 1000), `SIM_SEED` the
+//! proptest seed; the run prints the line that replays it, and a failure
+//! prints the minimal input, whose `seed` is the simulator's.
 
 mod v4v_util;
 
@@ -17,7 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 use hypercall_abi::v4v::*;
 use hypercall_abi::{DomId, Errno, VIRQ_V4V};
 use proptest::prelude::*;
-use proptest::test_runner::{Config as PtConfig, FileFailurePersistence};
+use proptest::test_runner::{Config as PtConfig, FileFailurePersistence, RngSeed, TestRunner};
+use simulator::rng::PropRun;
 use simulator::Preempt;
 use v4v_util::*;
 
@@ -295,13 +297,9 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                 m.doms[d] = MDom { id: dom(&s, DOM_PAGES), live: true, rings: BTreeMap::new() };
             }
         }
-        if let Err(e) = s.check_invariants() {
+        if let Err(e) = s.check() {
             return Err(TestCaseError::fail(format!("{e}: {ctx}")));
         }
-        if let Err(e) = s.hv().v4v.check_invariants() {
-            return Err(TestCaseError::fail(format!("v4v: {e}: {ctx}")));
-        }
-        prop_assert!(s.machine().violations().is_empty(), "{:?}: {}", s.machine().violations(), ctx);
         prop_assert_eq!(s.hv().v4v.pinned_pages(), m.pinned(), "pinned pages: {}", ctx);
         for d in m.doms.iter().filter(|d| d.live) {
             prop_assert_eq!(s.hv().v4v.nr_rings(d.id), d.rings.len() as u32, "ring count: {}", ctx);
@@ -311,24 +309,22 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
         s.destroy_domain(d.id).unwrap();
     }
     prop_assert_eq!(s.hv().v4v.pinned_pages(), 0);
-    prop_assert!(s.check_invariants().is_ok());
+    prop_assert!(s.check().is_ok());
     prop_assert_eq!(s.free_frames(), free0, "every page returned (seed {:#x})", seed);
     Ok(())
 }
 
-fn cases() -> u32 {
-    std::env::var("V4V_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
-}
-
-proptest! {
-    #![proptest_config(PtConfig {
-        cases: cases(),
+#[test]
+fn v4v_matches_the_model() {
+    let pr = PropRun::from_env("simulator", "v4v_model", "v4v_matches_the_model", 1000);
+    let mut runner = TestRunner::new(PtConfig {
+        cases: pr.cases,
+        rng_seed: RngSeed::Fixed(pr.seed),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/v4v_model.txt"))),
         ..PtConfig::default()
-    })]
-
-    #[test]
-    fn v4v_matches_the_model(seed in any::<u64>(), ops in proptest::collection::vec(op_strategy(), 1..40)) {
-        run(seed, &ops)?;
+    });
+    let strategy = (any::<u64>(), proptest::collection::vec(op_strategy(), 1..40));
+    if let Err(e) = runner.run(&strategy, |(seed, ops)| run(seed, &ops)) {
+        panic!("{e}\nreplay: {}", pr.replay());
     }
 }

@@ -3,6 +3,9 @@
 //! unregisters rings and creates and destroys domains. Every message
 //! arrives exactly once, in order per sender, byte-exact, with its true
 //! source.
+//!
+//! `SIM_CASES` sets the messages per sender (default 300), `SIM_SEED` the
+//! simulator's seed; the run prints the line that replays it.
 
 mod v4v_util;
 
@@ -11,16 +14,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hypercall_abi::ring::RingReader;
 use hypercall_abi::v4v::*;
 use hypercall_abi::{DomId, Errno};
+use simulator::rng::PropRun;
 use simulator::Preempt;
 use v4v_util::*;
 
 const SENDERS: usize = 4;
-const MSGS: u32 = 300;
 const LEN: u32 = 2 * 4096 - 64;
 
 #[test]
 fn senders_receiver_and_churn_in_parallel() {
-    let s = sim(1 << 13, 0x57e55);
+    let pr = PropRun::from_env("simulator", "v4v_stress", "senders_receiver_and_churn_in_parallel", 300);
+    let msgs = pr.cases;
+    let s = sim(1 << 13, pr.seed);
     s.machine().set_preempt(Preempt::OneIn(4));
     let rx = dom(&s, 64);
     let senders: Vec<DomId> = (0..SENDERS).map(|_| dom(&s, 64)).collect();
@@ -30,7 +35,7 @@ fn senders_receiver_and_churn_in_parallel() {
         for (i, &d) in senders.iter().enumerate() {
             let s = &s;
             t.spawn(move || {
-                for seq in 0..MSGS {
+                for seq in 0..msgs {
                     // Sizes up to more than one copy chunk, to interleave steps.
                     let len = (seq as usize * 37 + i * 101) % 5000;
                     let p = payload(d, seq, len.max(6));
@@ -69,7 +74,7 @@ fn senders_receiver_and_churn_in_parallel() {
             let mut reader = RingReader::new(GuestRing { s, d: rx, gpa: RING_GFN0 << 12 }, LEN).unwrap();
             let mut buf = vec![0u8; LEN as usize];
             let mut got = 0;
-            while got < SENDERS as u32 * MSGS {
+            while got < SENDERS as u32 * msgs {
                 match reader.recv(&mut buf).unwrap() {
                     Some(m) => {
                         let i = senders.iter().position(|&d| d.0 == m.header.source.domain).expect("true source");
@@ -93,7 +98,7 @@ fn senders_receiver_and_churn_in_parallel() {
     });
     check(&s);
     let (_, i, _) = info(&s, rx, None);
-    assert_eq!(i.msgs_received, SENDERS as u64 * MSGS as u64);
+    assert_eq!(i.msgs_received, SENDERS as u64 * u64::from(msgs));
     for d in senders.iter().chain([&rx]) {
         s.destroy_domain(*d).unwrap();
     }

@@ -254,7 +254,7 @@ fn measure_shm(plan: &Plan) -> Vec<ShmRow> {
                 teardown_ns,
             });
         }
-        env.sim.check_invariants().unwrap_or_else(|e| panic!("{e}"));
+        env.sim.check().unwrap_or_else(|e| panic!("{e}"));
     }
     rows
 }

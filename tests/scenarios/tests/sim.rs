@@ -84,6 +84,6 @@ fn every_scenario_passes_in_the_simulator() {
             .collect();
         std::fs::write(&path, results.join("\n") + "\n").expect("write results");
     }
-    g.sim.check_invariants().expect("simulator invariants after the scenarios");
+    g.sim.check().expect("simulator invariants after the scenarios");
     assert_eq!(summary.failed, 0, "seed {}", g.sim.seed());
 }
