@@ -100,7 +100,11 @@ static int sshm_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long len = vma->vm_end - vma->vm_start;
 	unsigned long pages = r->size >> PAGE_SHIFT;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * VM_MAYSHARE, not VM_SHARED: mmap() clears VM_SHARED (and
+	 * VM_MAYWRITE) on a MAP_SHARED mapping of a file open read-only.
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (r->readonly) {
 		if (vma->vm_flags & VM_WRITE)
