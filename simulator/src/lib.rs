@@ -29,7 +29,7 @@ pub use rust_hv::Platform;
 pub use domain::{Dom, DomainKind, DomainState};
 pub use grant::GrantEntry;
 pub use hypercall::Step;
-pub use machine::{Machine, Preempt, Work, XsmHook, Zombie};
+pub use machine::{Faults, Machine, Preempt, Trigger, Work, XsmHook, Zombie};
 pub use p2m::P2mType;
 
 /// How to build a simulator.

@@ -11,10 +11,9 @@ mkdir -p "$D"
 for c in hypercall-abi rust-hv; do
     rm -rf "${D:?}/$c"
     mkdir -p "$D/$c"
-    # Only what the hypervisor build needs: no tests (the tests folders and
-    # the unit-test modules, tests.rs, which are cfg(test) only), no C test
+    # Only what the hypervisor build needs: no tests folders, no C test
     # headers.
-    (cd "$ROOT/$c" && tar --exclude=tests --exclude=tests.rs --exclude=proptest-regressions --exclude=target -cf - \
+    (cd "$ROOT/$c" && tar --exclude=tests --exclude=proptest-regressions --exclude=target -cf - \
         Cargo.toml build.rs src README.md 2>/dev/null || true) | tar -C "$D/$c" -xf -
 done
 # The workspace: the repository's, reduced to the two crates.

@@ -44,8 +44,6 @@
 //! hook undoes it, or the attach sees the domain dying and adds nothing.
 
 mod registry;
-#[cfg(test)]
-mod tests;
 
 use hypercall_abi::sshm::{
     Entry, Name, Prot, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,

@@ -21,7 +21,92 @@ pub enum Preempt {
     OneIn(u32),
 }
 
+/// When an injected fault fires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trigger {
+    /// Never (the default).
+    #[default]
+    Never,
+    /// After `n` more calls succeed, every call fails (`After(0)`: from the
+    /// next one on).
+    After(u32),
+    /// Each call fails with probability `1/n`, drawn from the seeded
+    /// generator, so a run replays from its seed.
+    OneIn(u32),
+}
+
+/// The faults the machine injects: each is a way the Xen function behind a
+/// `Platform` call can fail, and a failing call returns what Xen's returns
+/// and does what Xen's does. Set with [`Machine::set_faults`]; preemption,
+/// the other thing Xen decides, is [`Preempt`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// [`Platform::p2m_insert`] fails with `-ENOMEM` and maps nothing:
+    /// `p2m_set_entry` could not allocate an intermediate page-table page
+    /// (the domain's paging pool is exhausted).
+    pub p2m_insert: Trigger,
+    /// [`Platform::sshm_alloc`] fails with `-ENOMEM`: the heap has no free
+    /// chunk of that order (`alloc_domheap_pages`).
+    pub alloc: Trigger,
+    /// [`Platform::sshm_alloc`] of a 2 MiB chunk fails with `-ENOMEM`
+    /// while 4 KiB ones succeed: a fragmented heap.
+    pub superpage_alloc: Trigger,
+    /// A guest copy ([`Platform::copy_from_guest`],
+    /// [`Platform::copy_to_guest`], [`Platform::copy_from_guest_to_frame`])
+    /// faults after [`Faults::guest_copy_at`] bytes: those are copied, the
+    /// rest is not, and the call fails with `-EFAULT`, as Xen's
+    /// `copy_*_guest` does when the buffer reaches a page the guest
+    /// unmapped meanwhile.
+    pub guest_copy: Trigger,
+    /// Bytes a faulting guest copy moves before the fault.
+    pub guest_copy_at: usize,
+}
+
+impl Trigger {
+    /// Whether this call fails (counting an `After` down); `draw` gives
+    /// the seeded random number `OneIn` needs.
+    fn fires(&mut self, draw: impl FnOnce() -> u64) -> bool {
+        match *self {
+            Trigger::Never => false,
+            Trigger::After(0) => true,
+            Trigger::After(n) => {
+                *self = Trigger::After(n - 1);
+                false
+            }
+            Trigger::OneIn(n) => n != 0 && draw().is_multiple_of(u64::from(n)),
+        }
+    }
+}
+
 impl Machine {
+    /// Sets the injected faults (default: none), replacing those set
+    /// before.
+    pub fn set_faults(&self, f: Faults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = f;
+    }
+
+    /// Whether the fault `which` picks fires for this call. Takes the
+    /// fault table and the generator one after the other, never nested.
+    pub(crate) fn fault(&self, which: fn(&mut Faults) -> &mut Trigger) -> bool {
+        let mut t = {
+            let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+            let t = *which(&mut f);
+            if let Trigger::After(_) = t {
+                let mut counted = t;
+                let fired = counted.fires(|| 0);
+                *which(&mut f) = counted;
+                return fired;
+            }
+            t
+        };
+        t.fires(|| self.draw())
+    }
+
+    /// Bytes a faulting guest copy moves ([`Faults::guest_copy_at`]).
+    pub(crate) fn guest_copy_fault_at(&self) -> usize {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).guest_copy_at
+    }
+
     /// Sets the preemption policy (default: `OneIn(8)`, seeded).
     pub fn set_preempt(&self, p: Preempt) {
         *self.preempt.lock().unwrap_or_else(|e| e.into_inner()) = p;

@@ -28,7 +28,8 @@
 //! - `DomainRec::pause` (an `RwLock<()>` per domain) is taken shared by each
 //!   hypercall of that domain and exclusively by `domain_kill`, before the
 //!   state lock is taken and never while it is held.
-//! - `Machine::rng`, `Machine::preempt` and `Machine::xsm` are leaves, taken alone.
+//! - `Machine::rng`, `Machine::preempt`, `Machine::faults` and `Machine::xsm` are leaves,
+//!   taken alone.
 
 mod controls;
 mod guest_memory;
@@ -43,7 +44,7 @@ use std::sync::{Mutex, MutexGuard};
 #[cfg(doc)]
 use rust_hv::Platform;
 
-pub use controls::Preempt;
+pub use controls::{Faults, Preempt, Trigger};
 pub use queries::{Work, Zombie};
 pub(crate) use state::State;
 pub use xsm::XsmHook;
@@ -66,6 +67,7 @@ pub struct Machine {
     state: Mutex<State>,
     rng: Mutex<SplitMix64>,
     preempt: Mutex<Preempt>,
+    faults: Mutex<Faults>,
     xsm: Mutex<Xsm>,
     seed: u64,
     sshm_pages_max: u64,
@@ -77,6 +79,7 @@ impl Machine {
             state: Mutex::new(State::new(frames)),
             rng: Mutex::new(SplitMix64::new(seed)),
             preempt: Mutex::new(Preempt::OneIn(8)),
+            faults: Mutex::new(Faults::default()),
             xsm: Mutex::new(Xsm::default()),
             seed,
             sshm_pages_max,

@@ -31,6 +31,9 @@ impl Platform for Machine {
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
         lock::platform_call("Platform::sshm_alloc", "the heap lock");
         let locked = lock::held() > 0;
+        if self.fault(|f| &mut f.alloc) || (order > 0 && self.fault(|f| &mut f.superpage_alloc)) {
+            return Err(Errno::ENOMEM);
+        }
         let mut st = self.lock();
         st.work.sshm_allocs += 1;
         st.work.sshm_allocs_locked += u64::from(locked);
@@ -66,6 +69,9 @@ impl Platform for Machine {
     }
 
     fn p2m_insert(&self, d: &Dom, gfn: Gfn, mfn: Mfn, order: u32, kind: P2mKind) -> Result<(), Errno> {
+        if self.fault(|f| &mut f.p2m_insert) {
+            return Err(Errno::ENOMEM);
+        }
         let mut st = self.lock();
         let slot = st.slot(d)?;
         if !slot.rec.kind.translated() {
@@ -210,6 +216,13 @@ impl Platform for Machine {
 
     fn copy_from_guest(&self, caller: &Dom, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         lock::platform_call("Platform::copy_from_guest", "paging locks when it faults");
+        if self.fault(|f| &mut f.guest_copy) {
+            let at = self.guest_copy_fault_at().min(buf.len());
+            let mut st = self.lock();
+            st.slot(caller).map_err(|_| Errno::EFAULT)?;
+            st.guest_read(caller.id(), addr, &mut buf[..at])?;
+            return Err(Errno::EFAULT);
+        }
         let mut st = self.lock();
         st.slot(caller).map_err(|_| Errno::EFAULT)?;
         st.guest_read(caller.id(), addr, buf)
@@ -217,6 +230,13 @@ impl Platform for Machine {
 
     fn copy_to_guest(&self, caller: &Dom, addr: u64, buf: &[u8]) -> Result<(), Errno> {
         lock::platform_call("Platform::copy_to_guest", "paging locks when it faults");
+        if self.fault(|f| &mut f.guest_copy) {
+            let at = self.guest_copy_fault_at().min(buf.len());
+            let mut st = self.lock();
+            st.slot(caller).map_err(|_| Errno::EFAULT)?;
+            st.guest_write(caller.id(), addr, &buf[..at])?;
+            return Err(Errno::EFAULT);
+        }
         let mut st = self.lock();
         st.slot(caller).map_err(|_| Errno::EFAULT)?;
         st.guest_write(caller.id(), addr, buf)
@@ -230,13 +250,19 @@ impl Platform for Machine {
         offset: usize,
         len: usize,
     ) -> Result<(), Errno> {
+        let faulted = self.fault(|f| &mut f.guest_copy);
+        let copied = if faulted { self.guest_copy_fault_at().min(len) } else { len };
         let mut st = self.lock();
         st.slot(caller).map_err(|_| Errno::EFAULT)?;
         if !frame_access_ok(&mut st, mfn, offset, len, "write") {
             // A caller bug, reported by the checkers; Xen would BUG.
             return Err(Errno::EFAULT);
         }
-        st.guest_read_to_frame(caller.id(), addr, mfn.0, offset, len)
+        st.guest_read_to_frame(caller.id(), addr, mfn.0, offset, copied)?;
+        if faulted {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
     }
 
     fn smp_wmb(&self) {
