@@ -12,12 +12,13 @@
 #
 # XEN is xen.gz or xen; IMAGES holds vmlinuz and dom0.cpio.gz. DOM0-ARGS go
 # on dom0's kernel command line (e.g. e2e_only=sshm). E2E_TIMEOUT (seconds,
-# default 900) ends a hung run with a clear failure.
+# default 1500: the four families take 15 to 20 minutes on a loaded host)
+# ends a hung run with a clear failure.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 XEN IMAGES OUTDIR [DOM0-ARGS...]" >&2; exit 2; }
 xen=$1 images=$2 out=$3
 shift 3
-timeout=${E2E_TIMEOUT:-900}
+timeout=${E2E_TIMEOUT:-1500}
 min_pass=${E2E_MIN_PASS:-25}
 label=${E2E_LABEL:-e2e}
 

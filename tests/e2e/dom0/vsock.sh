@@ -20,6 +20,9 @@ VS_KCMD="console=hvc0 quiet pci=off ctl=1"
 VS_V4V_PORT=30323
 VS_SIZE=16777216
 for v_a in $(cat /proc/cmdline); do case $v_a in vs_size=*) VS_SIZE=${v_a#vs_size=} ;; esac; done
+# Seconds a guest may take to boot: three boot at once, and under TCG on a
+# loaded host one took 250 s.
+VS_BOOT_SECS=600
 # Seconds a stream of VS_SIZE may take (under TCG, both ways at once).
 VS_STREAM_SECS=${VS_STREAM_SECS:-240}
 VS_LOAD='insmod /lib/modules/vsock.ko && insmod /lib/modules/vmw_vsock_virtio_transport_common.ko && insmod /lib/modules/xen_v4v_vsock.ko && dmesg | grep "xen_v4v_vsock: dom" | tail -n 1'
@@ -44,16 +47,16 @@ vs_cid() { eval "echo \$VS_CID_$(echo "$1" | tr -d -)"; }
 # the guests do not get: the helpers that run in loops use shell builtins.
 # vs_now: sets VS_NOW to whole seconds of uptime.
 vs_now() {
-    read -r v_up _ </proc/uptime
-    VS_NOW=${v_up%.*}
+    read -r v_now_s _ </proc/uptime
+    VS_NOW=${v_now_s%.*}
 }
 # vs_until SECS FILE REGEX: waits until FILE has a line matching REGEX.
 vs_until() {
     vs_now
-    v_end=$((VS_NOW + $1))
+    v_until_end=$((VS_NOW + $1))
     until grep -qE "$3" "$2" 2>/dev/null; do
         vs_now
-        [ "$VS_NOW" -lt "$v_end" ] || return 1
+        [ "$VS_NOW" -lt "$v_until_end" ] || return 1
         sleep 0.5
     done
 }
@@ -113,18 +116,18 @@ VS_BAD='WARNING|Oops|BUG|Call Trace|general protection'
 # console's pty for vs_run.
 vs_up() {
     vs_now
-    v_end=$((VS_NOW + 240))
+    v_upto=$((VS_NOW + VS_BOOT_SECS))
     v_id=$(domid_of "$1")
     # In slices, so that a guest that died is seen within seconds.
     until vs_until 10 "/var/log/xen/console/guest-$1.log" "^DOMU $1: up"; do
         vs_now
-        [ "$VS_NOW" -lt "$v_end" ] && domid_of "$1" >/dev/null && continue
+        [ "$VS_NOW" -lt "$v_upto" ] && domid_of "$1" >/dev/null && continue
         if ! domid_of "$1" >/dev/null && xl dmesg | grep -q "d${v_id}v0 Triple fault"; then
             RETRIES=$((RETRIES + 1))
             echo "RETRY $1: triple-faulted in early boot (known TCG flake), created again"
             linux_guest "$1" "$VS_CFG" "extra=\"$VS_KCMD tag=$1\"" || return 1
         else
-            log "vsock: $1 printed nothing in 240 s, or died"
+            log "vsock: $1 printed nothing in $VS_BOOT_SECS s, or died"
             return 1
         fi
         break
@@ -145,16 +148,16 @@ vs_setup() {
     v_out=$(sh -c "$VS_LOAD" 2>&1) || v_err="dom0: $v_out"
     log "vsock: dom0: $v_out"
     wait
-    v_up=""
+    v_booted=""
     for v_g in $VS_GUESTS; do
         if vs_up "$v_g"; then
             vs_run "$v_g" "$VS_LOAD"
-            v_up="$v_up $v_g:$VS_ID"
+            v_booted="$v_booted $v_g:$VS_ID"
         else
             v_err="$v_err $v_g did not boot: $(tail -n 2 "/tmp/vs-create-$v_g.out" | tr '\n' ' ')"
         fi
     done
-    for v_gi in $v_up; do
+    for v_gi in $v_booted; do
         v_g=${v_gi%%:*} v_id=${v_gi#*:}
         if vs_wait "$v_g" "$v_id" 60; then
             log "vsock: $v_g: $(vs_out "$v_g" "$v_id")"
