@@ -51,26 +51,22 @@ bench-xen: bench-xen-kernel bench-xen-hv
 	bash tests/bench/xen-side-by-side.sh out/xen-argo/xen.gz $(BENCH_XEN_KERNEL) $(BENCH_OUT)
 	@echo "bench-xen: see $(BENCH_OUT)/xen-results.md"
 
-# The profile (issue 16): the same hypervisor and boot as bench-xen, the
-# test kernel with the cargo feature `profile` (only the V4V and Argo sends,
-# each batch a counting window) and the insn-prof QEMU plugin, which counts
-# every guest instruction by address; tests/bench/profile/report.py
-# attributes them to Xen's functions (tests/bench/README.md). Not in
-# TEST_TARGETS: a measurement.
+# The profile (issue 16): the same hypervisor, kernel and boot as
+# bench-xen, with `bench=profile` on the kernel's command line (only the
+# V4V and Argo sends, each batch a counting window) and the insn-prof QEMU
+# plugin, which counts every guest instruction by address;
+# tests/bench/profile/report.py attributes them to Xen's functions
+# (tests/bench/README.md). Not in TEST_TARGETS: a measurement.
 #
 #   make bench-xen-profile   out/bench/xen-profile.{md,json}
 
-BENCH_PROFILE_KERNEL := build/profile-kernel/x86_64-unknown-none/release/smoke-kernel
 BENCH_PROFILE_PLUGIN := build/qemu-plugin/insn-prof.so
 
-.PHONY: bench-xen-profile bench-xen-profile-kernel bench-xen-profile-plugin
-
-bench-xen-profile-kernel: deps
-	$(call test-kernel-build,build/profile-kernel,--features profile)
+.PHONY: bench-xen-profile bench-xen-profile-plugin
 
 bench-xen-profile-plugin: deps
 	bash tests/bench/profile/build.sh build/qemu-plugin
 
-bench-xen-profile: bench-xen-profile-kernel bench-xen-profile-plugin bench-xen-hv
-	bash tests/bench/profile/run.sh out/xen-argo $(BENCH_PROFILE_KERNEL) $(BENCH_PROFILE_PLUGIN) $(BENCH_OUT)
+bench-xen-profile: bench-xen-kernel bench-xen-profile-plugin bench-xen-hv
+	bash tests/bench/profile/run.sh out/xen-argo $(BENCH_XEN_KERNEL) $(BENCH_PROFILE_PLUGIN) $(BENCH_OUT)
 	@echo "bench-xen-profile: see $(BENCH_OUT)/xen-profile.md"

@@ -234,8 +234,8 @@ def main():
     md.append(f"Measured {now} at commit `{commit}`{' (with uncommitted changes to the measured code)' if dirty else ''}"
               f" by `make bench-xen-profile`; {qemu}.\n")
     md.append("One boot of Xen 4.17 + the series + `CONFIG_ARGO=y` (the `make bench-xen` hypervisor, "
-              "`out/xen-argo`) under QEMU TCG `-icount shift=0,sleep=off`, dom0 = the test kernel with "
-              "the cargo feature `profile`. For each size, V4V then Argo: a 256 KiB ring registered by dom0 "
+              "`out/xen-argo`) under QEMU TCG `-icount shift=0,sleep=off`, dom0 = `make bench-xen`'s "
+              "test kernel with `bench=profile` on its command line. For each size, V4V then Argo: a 256 KiB ring registered by dom0 "
               "for itself, 8 warm-up sends, then one window of "
               f"{runs[next(iter(runs))]['n']} rounds of *send* (sendv of one iov, then the kernel drops "
               "the message: advances `rx_ptr`), as `make bench-xen`'s send mode. The insn-prof QEMU plugin "

@@ -3,8 +3,8 @@
 #
 # `make bench-xen-profile` (issue 16): boots the Xen of xen-argo.sh (series +
 # CONFIG_ARGO=y) with `argo=1` under QEMU -icount, as `make bench-xen` does,
-# with the test kernel built with the cargo feature `profile` as PVH dom0
-# and the insn-prof plugin loaded; then attributes the instructions of each
+# with the bench kernel as PVH dom0, `bench=profile` on its command line
+# (its module string), and the insn-prof plugin loaded; then attributes the instructions of each
 # marked batch (V4V and Argo sends) to Xen's and the kernel's functions
 # (report.py) in OUT/xen-profile.md and .json.
 #
@@ -38,7 +38,7 @@ qemu_run "$log" "$timeout" 'Dom0 halted|Dom0 crashed|Dom0 shutdown|Panic on CPU|
     -M q35 -smp 1 -m 2G -nographic -no-reboot \
     -cpu qemu64,+svm,+npt -icount shift=0,sleep=off \
     -plugin "$plugin,out=$counts" \
-    -kernel "$work/xen" -initrd "$work/kernel" -append "$cmdline"
+    -kernel "$work/xen" -initrd "$work/kernel bench=profile" -append "$cmdline"
 status=$QEMU_STATUS secs=$((QEMU_MS / 1000))
 echo "bench-xen-profile: $status after ${secs}s (host time); console log in $log"
 grep -E 'smoke: (FATAL|PANIC)|Panic on CPU' "$log" && exit 1

@@ -12,10 +12,12 @@
 //!   into dom0's own physmap at free gfns, in 2 MiB extents and in 4 KiB
 //!   ones.
 //!
-//! With the cargo feature `profile` (`make bench-xen-profile`, issue 16) it
-//! runs only the sends of V4V and Argo, each batch one counting window of
-//! the insn-prof QEMU plugin, which attributes Xen's instructions to its
-//! functions (`profile`).
+//! With `bench=profile` on its command line (`make bench-xen-profile`,
+//! issue 16) the same kernel runs only the sends of V4V and Argo, each batch
+//! one counting window of the insn-prof QEMU plugin, which attributes Xen's
+//! instructions to its functions (`profile`). One binary for both, so the
+//! profile sees the benchmark's code and memory layout (the cost of Xen's
+//! page walks depends on where the kernel's page tables and buffers lie).
 //!
 //! Time is the TSC (`rdtsc`) around a whole batch. Under QEMU `-icount` the
 //! guest's TSC follows virtual time, which counts instructions; the
@@ -502,10 +504,10 @@ fn messages(hc: &Hypercalls) {
 const PROFILE_SIZES: [usize; 4] = [64, 1024, 4 << 10, 64 << 10];
 const PROFILE_CALLS: usize = 256;
 
-/// Profile mode (cargo feature `profile`): for each size, V4V then Argo in
-/// mode `send` (sendv, then drop the message), a warm-up batch and then
-/// one marked batch of PROFILE_CALLS rounds, which the insn-prof plugin
-/// counts per instruction address. Each marked batch is numbered in order
+/// Profile mode (`bench=profile` on the command line): for each size, V4V
+/// then Argo in mode `send` (sendv, then drop the message), a warm-up batch
+/// and then one marked batch of PROFILE_CALLS rounds, which the insn-prof
+/// plugin counts per instruction address. Each marked batch is numbered in order
 /// (the plugin numbers its windows the same way) and printed as
 /// `BENCH window seq=.. chan=.. mode=send size=.. n=.. ticks=..`.
 fn profile(hc: &Hypercalls) {
@@ -763,8 +765,9 @@ fn heap(hc: &Hypercalls, when: &str) {
     line!(hc, "heap when={when} sysctl={r} free_mib={} dom0_cur_mib={} dom0_max_mib={}", free >> 8, cur >> 8, max >> 8);
 }
 
-/// Runs every measurement, prints `BENCH` lines, then `BENCH done`.
-pub fn run(hc: &Hypercalls) {
+/// Runs every measurement, prints `BENCH` lines, then `BENCH done`; with
+/// `profile`, the profile's windows instead.
+pub fn run(hc: &Hypercalls, profile: bool) {
     // The clock: ticks of 2e7 and 4e7 instructions, twice each.
     for n in [10_000_000u64, 20_000_000, 10_000_000, 20_000_000] {
         let t0 = tsc();
@@ -772,8 +775,8 @@ pub fn run(hc: &Hypercalls) {
         let t = tsc() - t0;
         line!(hc, "calib insns={} ticks={t}", 2 * n);
     }
-    if cfg!(feature = "profile") {
-        profile(hc);
+    if profile {
+        self::profile(hc);
         line!(hc, "done");
         return;
     }
