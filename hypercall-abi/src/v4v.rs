@@ -28,7 +28,9 @@ use crate::wire;
 pub const OP_REGISTER_RING: u32 = 1;
 /// Unregister a ring.
 pub const OP_UNREGISTER_RING: u32 = 2;
-/// Send a message gathered from an iov array.
+/// Send a message gathered from an iov array. The send address and the
+/// iov array are read once each; with one copy if the array follows the
+/// address within 256 bytes of the same page (the fastest layout).
 pub const OP_SENDV: u32 = 3;
 /// Query rings' space and ask to be woken when it is available.
 pub const OP_NOTIFY: u32 = 4;

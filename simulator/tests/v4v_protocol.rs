@@ -334,3 +334,38 @@ fn a_different_send_while_one_is_in_flight_is_ebusy() {
     assert_eq!((got.len(), got[0].0.source.domain, got[1].1.len()), (2, c.0, 9000));
     check(&s);
 }
+
+/// A send whose iov array lies right after its address (one guest copy for
+/// both) and one whose array crosses into the next page (two copies) carry
+/// the same messages; an iov pointing outside guest memory is `-EFAULT`
+/// either way.
+#[test]
+fn iovs_after_the_address_or_across_a_page_send_the_same() {
+    let s = sim(1024, 9);
+    s.machine().set_preempt(Preempt::Never);
+    let (a, b) = (dom(&s, 64), dom(&s, 64));
+    let len = 4096 - 64;
+    prepare_ring(&s, b, RING_GFN0, len, 0);
+    assert_eq!(register(&s, b, 1, DOMID_ANY, len, RING_GFN0), 0);
+    s.guest_write(a, PAYLOAD, b"0123456789abcdef").unwrap();
+    let sa = SendAddr { src: Addr { port: 7, domain: a.0, pad: 0 }, dst: Addr { port: 1, domain: b.0, pad: 0 } };
+    let iov = |off: u64, n: u32| Iov { base: PAYLOAD + off, len: n, pad: 0 };
+    // (address, iov array): adjacent in one page; the array straddling a
+    // page boundary; the address after the array.
+    let layouts = [(0x3000, 0x3010), (0x3fe0, 0x3ff0), (0x3080, 0x3000)];
+    for (at, iovs_at) in layouts {
+        put(&s, a, at, &sa);
+        put(&s, a, iovs_at, &iov(0, 4));
+        put(&s, a, iovs_at + Iov::SIZE as u64, &iov(10, 6));
+        assert_eq!(op(&s, a, OP_SENDV, [at, iovs_at, 2, 5]), 10, "address {at:#x}, iovs {iovs_at:#x}");
+        let got = drain(&s, b, RING_GFN0, len);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.source, got[0].0.msg_type), (Addr { port: 7, domain: a.0, pad: 0 }, 5));
+        assert_eq!(got[0].1, b"0123abcdef");
+        // The second iov made unreadable: nothing is sent.
+        put(&s, a, iovs_at + Iov::SIZE as u64, &Iov { base: 1 << 40, len: 6, pad: 0 });
+        assert_eq!(op(&s, a, OP_SENDV, [at, iovs_at, 2, 5]), err(Errno::EFAULT));
+        assert!(drain(&s, b, RING_GFN0, len).is_empty());
+    }
+    check(&s);
+}

@@ -106,6 +106,11 @@ struct xen_v4v_iov {
 typedef struct xen_v4v_iov xen_v4v_iov_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_iov_t);
 
+/*
+ * V4VOP_sendv reads the send_addr and the iov array once each; with one
+ * copy if the iov array follows the send_addr within 256 bytes of the same
+ * page, the fastest layout for small messages.
+ */
 struct xen_v4v_send_addr {
     xen_v4v_addr_t src;         /* Domain must be the caller or DOMID_SELF. */
     xen_v4v_addr_t dst;

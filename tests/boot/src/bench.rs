@@ -94,8 +94,9 @@ fn args() -> *mut u8 {
 }
 
 fn iovs() -> *mut u8 {
-    // SAFETY: the second half of the ARGS page.
-    unsafe { args().add(2048) }
+    // Right after the send address (16 bytes), the layout V4V reads with
+    // one guest copy (public/v4v.h). SAFETY: inside the ARGS page.
+    unsafe { args().add(16) }
 }
 
 /// Writes `v` at `p` (an identity-mapped guest address Xen will read).
