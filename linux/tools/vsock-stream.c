@@ -20,7 +20,8 @@
  * The checksum is Fletcher-like (two 32-bit running sums over the bytes,
  * order-sensitive), so sender and receiver print the same sum for the same
  * stream. Exit status: 0 on success, 1 on an error (printed), 2 on bad
- * usage, 3 when a stream ended with a reset.
+ * usage, 3 when a stream ended with a reset. Connecting gives up after
+ * VSOCK_CONNECT_SECS (environment; default 30) seconds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -41,6 +43,8 @@
 #define PERIOD		65521
 #define PING_SIZE_MAX	(1024 * 1024)
 #define COUNT_MAX	1000000
+/* Connect timeout (VSOCK_CONNECT_SECS overrides it). */
+#define CONNECT_SECS	30
 
 static unsigned char pattern[PERIOD + CHUNK];
 
@@ -122,7 +126,13 @@ static int vsock_socket(void)
 static int do_connect(unsigned int cid, unsigned int port)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	const char *env = getenv("VSOCK_CONNECT_SECS");
+	struct timeval tv = { .tv_sec = env ? atoi(env) : CONNECT_SECS };
 	int fd = vsock_socket();
+
+	/* The kernel's default is 2 s, short for a loaded TCG host. */
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD, &tv, sizeof(tv)))
+		printf("warning: connect timeout not set: %s\n", strerror(errno));
 
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
 		printf("error connect cid=%u port=%u: %s\n", cid, port, strerror(errno));
@@ -264,8 +274,9 @@ static int duplex_stream(int fd, unsigned long long bytes, const struct sockaddr
 		shutdown(fd, SHUT_WR);
 		wr_open = 0;
 	}
-	while (!end) {
-		struct pollfd p = { .fd = fd, .events = POLLIN | (wr_open ? POLLOUT : 0) };
+	/* Until the peer's EOF and the end of our own stream. */
+	while (!end || wr_open) {
+		struct pollfd p = { .fd = fd, .events = (end ? 0 : POLLIN) | (wr_open ? POLLOUT : 0) };
 
 		if (poll(&p, 1, -1) < 0) {
 			if (errno == EINTR)
@@ -273,7 +284,7 @@ static int duplex_stream(int fd, unsigned long long bytes, const struct sockaddr
 			end = strerror(errno);
 			break;
 		}
-		if (p.revents & POLLIN || p.revents & (POLLHUP | POLLERR)) {
+		if (!end && (p.revents & POLLIN || p.revents & (POLLHUP | POLLERR))) {
 			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 			if (r > 0) {
@@ -300,11 +311,15 @@ static int duplex_stream(int fd, unsigned long long bytes, const struct sockaddr
 				}
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 				end = errno == ECONNRESET || errno == EPIPE ? "reset" : strerror(errno);
+				wr_open = 0;
+				tsent = now() - t0;
 			}
+		} else if (wr_open && end && p.revents & (POLLHUP | POLLERR)) {
+			/* The connection is gone: nothing more can be sent. */
+			wr_open = 0;
+			tsent = now() - t0;
 		}
 	}
-	if (wr_open)
-		tsent = now() - t0;
 	report("sent", off, &ss, peer, NULL, tsent);
 	report("recv", got, &rs, peer, end, now() - t0);
 	return strcmp(end, "eof") || off != bytes ? 3 : 0;

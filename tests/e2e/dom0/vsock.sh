@@ -176,13 +176,16 @@ vs_setup() {
 vs_socat() {
     log "vsock: socat between guests and with dom0"
     a=$(vs_cid vsock-a) c=$(vs_cid vsock-c)
-    vs_run vsock-a 'socat -t 30 VSOCK-LISTEN:5000 -'
+    # -d -d: socat says "listening on" (on stderr) once it listens.
+    vs_run vsock-a 'socat -d -d -t 30 VSOCK-LISTEN:5000 -'
     v_l=$VS_ID
-    socat -t 30 VSOCK-LISTEN:5000 - </dev/null >/tmp/vs-socat.out 2>&1 &
+    socat -d -d -t 30 VSOCK-LISTEN:5000 - </dev/null >/tmp/vs-socat.out 2>&1 &
     v_pid=$!
-    vs_run vsock-c 'sleep 1; echo hello from vsock-c | socat - VSOCK-CONNECT:2:5000'
+    vs_until 30 /tmp/vs-socat.out "listening on"
+    vs_run vsock-c 'echo hello from vsock-c | socat - VSOCK-CONNECT:2:5000'
     v_c=$VS_ID
-    vs_do vsock-b 60 "sleep 1; echo hello from vsock-b | socat - VSOCK-CONNECT:$a:5000"
+    vs_until 30 /var/log/xen/console/guest-vsock-a.log "^DOMU vsock-a: \[$v_l\] .*listening on"
+    vs_do vsock-b 60 "echo hello from vsock-b | socat - VSOCK-CONNECT:$a:5000"
     v_rc=$?
     vs_wait vsock-a "$v_l" 30
     v_err=""
@@ -192,13 +195,13 @@ vs_socat() {
 
     v_err=""
     vs_wait vsock-c "$v_c" 30 || v_err="connect: $(vs_out vsock-c "$v_c")"
-    vs_until 20 /tmp/vs-socat.out "hello from vsock-c" || v_err="$v_err dom0 got '$(cat /tmp/vs-socat.out)'"
+    vs_until 20 /tmp/vs-socat.out "^hello from vsock-c" || v_err="$v_err dom0 got '$(cat /tmp/vs-socat.out)'"
     kill $v_pid 2>/dev/null
     vs_result vsock-socat-guest-to-dom0 "$v_err"
 
-    vs_run vsock-c 'socat -t 30 VSOCK-LISTEN:5001 -'
+    vs_run vsock-c 'socat -d -d -t 30 VSOCK-LISTEN:5001 -'
     v_l=$VS_ID
-    sleep 1
+    vs_until 30 /var/log/xen/console/guest-vsock-c.log "^DOMU vsock-c: \[$v_l\] .*listening on"
     v_err=""
     v_out=$(echo hello from dom0 | socat - "VSOCK-CONNECT:$c:5001" 2>&1) || v_err="connect: $v_out"
     vs_wait vsock-c "$v_l" 30
@@ -297,7 +300,7 @@ vs_impersonation_firewall() {
     vs_run vsock-c 'vsock-stream listen 5005 2'
     v_l=$VS_ID
     vs_listening vsock-c "$v_l"
-    vs_do vsock-b 60 "echo $a >$v_p/test_src_cid && vsock-stream send $c 5005 1000; echo 0 >$v_p/test_src_cid"
+    vs_do vsock-b 60 "echo $a >$v_p/test_src_cid && VSOCK_CONNECT_SECS=3 vsock-stream send $c 5005 1000; echo 0 >$v_p/test_src_cid"
     v_bo=$VS_OUT
     echo "$v_bo" | grep -q "^error connect" || v_err="connect as cid $a: '$v_bo'"
     vs_do vsock-c 30 "cat $v_p/dropped_spoofed"
