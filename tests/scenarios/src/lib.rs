@@ -7,6 +7,12 @@
 //! Both run [`run_all`] and print the same lines, so `make smoke` can compare
 //! the two worlds line by line.
 //!
+//! The same trait is the seam of the one guest-side test library: the op
+//! builders ([`ops`]), the ring-memory adapter ([`ring`]) and the marshalling
+//! helpers ([`mem`]) are written once, generic over `G: Guest + ?Sized`, and
+//! used by the scenarios, the simulator's tests and the benchmarks
+//! (through `tests/sim-guest`, the `Guest` over `simulator::Sim`).
+//!
 //! Output: one `PASS name` or `FAIL name: reason` line per scenario, then
 //! `N passed, N failed`. Lines that differ between worlds (free page counts)
 //! start with `info:` and are not compared.
@@ -17,6 +23,9 @@ use core::fmt;
 
 use hypercall_abi::{DomId, Errno, Gfn};
 
+pub mod mem;
+pub mod ops;
+pub mod ring;
 mod sshm;
 mod util;
 mod v4v;
@@ -51,6 +60,18 @@ pub trait Guest {
     fn read(&mut self, gpa: u64, buf: &mut [u8]);
     /// Writes guest memory at a guest physical address.
     fn write(&mut self, gpa: u64, buf: &[u8]);
+    /// Reads guest memory, or the error (`-EFAULT` at a hole) of reading
+    /// it. The default is [`Guest::read`], for memory that cannot fault.
+    fn try_read(&mut self, gpa: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        self.read(gpa, buf);
+        Ok(())
+    }
+    /// Writes guest memory, or the error of writing it (see
+    /// [`Guest::try_read`]).
+    fn try_write(&mut self, gpa: u64, buf: &[u8]) -> Result<(), Errno> {
+        self.write(gpa, buf);
+        Ok(())
+    }
     /// Stores `value` at `gpa`, which is mapped read-only, and reports
     /// whether the store faulted. The caller checks memory to see whether a
     /// completed store was dropped.
@@ -68,6 +89,44 @@ pub trait Guest {
     }
     /// Prints one line (the text has no newline).
     fn print(&mut self, args: fmt::Arguments<'_>);
+}
+
+/// A borrowed guest is a guest: helpers that keep one (such as
+/// [`ring::GuestRing`]) can hold `&mut G`.
+impl<G: Guest + ?Sized> Guest for &mut G {
+    fn hypercall(&mut self, nr: u32, args: [u64; 5]) -> i64 {
+        (**self).hypercall(nr, args)
+    }
+    fn read(&mut self, gpa: u64, buf: &mut [u8]) {
+        (**self).read(gpa, buf)
+    }
+    fn write(&mut self, gpa: u64, buf: &[u8]) {
+        (**self).write(gpa, buf)
+    }
+    fn try_read(&mut self, gpa: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        (**self).try_read(gpa, buf)
+    }
+    fn try_write(&mut self, gpa: u64, buf: &[u8]) -> Result<(), Errno> {
+        (**self).try_write(gpa, buf)
+    }
+    fn probe_write(&mut self, gpa: u64, value: u64) -> WriteOutcome {
+        (**self).probe_write(gpa, value)
+    }
+    fn domid(&self) -> DomId {
+        (**self).domid()
+    }
+    fn scratch(&self) -> u64 {
+        (**self).scratch()
+    }
+    fn free_gfn(&self) -> Gfn {
+        (**self).free_gfn()
+    }
+    fn free_pages(&mut self) -> Result<u64, Errno> {
+        (**self).free_pages()
+    }
+    fn print(&mut self, args: fmt::Arguments<'_>) {
+        (**self).print(args)
+    }
 }
 
 /// A scenario: a name and a check.

@@ -1,12 +1,11 @@
 //! Static shared memory through `XEN_DOMCTL_static_shm`, issued by the
 //! guest on itself (it is the control domain).
 
-use hypercall_abi::domctl::{self, Domctl};
-use hypercall_abi::sshm::{self, Entry, Name, StaticShm};
-use hypercall_abi::{hypercall, Errno, Gfn, PAGE_SIZE};
+use hypercall_abi::sshm::{self, Entry, StaticShm};
+use hypercall_abi::{Errno, Gfn, PAGE_SIZE};
 
-use crate::util::{self, check, errno, page, ret, scratch, Fail};
-use crate::{Guest, WriteOutcome, FREE_GFNS};
+use crate::util::{check, errno, page, ret, scratch, Fail};
+use crate::{mem, ops, Guest, WriteOutcome, FREE_GFNS};
 
 /// Pages of the regions the scenarios create.
 const REGION_PAGES: u64 = 4;
@@ -20,50 +19,34 @@ const LARGE_GFN_INDEX: u64 = 1024;
 /// that the drop in free pages cannot be noise.
 const POOL_REGION_PAGES: u64 = 64;
 
-/// Issues the domctl with `op` on the caller; returns its value and the
-/// sub-op struct as Xen left it (the OUT fields).
-fn call_raw<G: Guest + ?Sized>(g: &mut G, d: &Domctl) -> (i64, StaticShm) {
-    let gpa = scratch(g, page::ARGS, 0);
-    g.write(gpa, &d.to_bytes());
-    let r = g.hypercall(hypercall::DOMCTL, [gpa, 0, 0, 0, 0]);
-    let mut b = [0u8; domctl::SIZE];
-    g.read(gpa, &mut b);
-    (r, Domctl::from_bytes(&b).static_shm_payload())
-}
-
+/// Issues `op` on the caller with the domctl in the argument page.
 fn call<G: Guest + ?Sized>(g: &mut G, op: &StaticShm) -> i64 {
-    let d = Domctl::static_shm(g.domid(), op);
-    call_raw(g, &d).0
+    let gpa = scratch(g, page::ARGS, 0);
+    let me = g.domid();
+    ops::sshm::call(g, gpa, me, op).0
 }
 
+/// The name field of `s`; the empty name (which Xen refuses) for an
+/// invalid one.
 fn name(s: &str) -> [u8; sshm::NAME_BYTES] {
-    match Name::new(s) {
-        Ok(n) => *n.field(),
-        Err(_) => [0; sshm::NAME_BYTES],
-    }
+    ops::sshm::name(s).unwrap_or([0; sshm::NAME_BYTES])
 }
 
+/// `OP_CREATE` of a persistent region.
 fn create_op(n: &str, pages: u64, prot: u32) -> StaticShm {
-    StaticShm {
-        op: sshm::OP_CREATE,
-        flags: sshm::F_PERSISTENT,
-        name: name(n),
-        nr_pages: pages,
-        prot,
-        ..Default::default()
-    }
+    ops::sshm::create(name(n), pages, prot, true)
 }
 
 fn attach_op(n: &str, gfn: Gfn, pages: u64, prot: u32) -> StaticShm {
-    StaticShm { op: sshm::OP_ATTACH, name: name(n), nr_pages: pages, gfn: gfn.0, prot, ..Default::default() }
+    ops::sshm::attach(name(n), pages, 0, gfn.0, prot)
 }
 
 fn detach_op(n: &str, gfn: Gfn) -> StaticShm {
-    StaticShm { op: sshm::OP_DETACH, name: name(n), gfn: gfn.0, ..Default::default() }
+    ops::sshm::detach(name(n), gfn.0)
 }
 
 fn unlink_op(n: &str) -> StaticShm {
-    StaticShm { op: sshm::OP_UNLINK, name: name(n), ..Default::default() }
+    ops::sshm::unlink(name(n))
 }
 
 /// The `i`-th free gfn.
@@ -113,16 +96,16 @@ pub fn create_attach_rw(g: &mut dyn Guest) -> Result<(), Fail> {
         ret("attach", call(g, &attach_op(n, at, REGION_PAGES, sshm::PROT_RW)), 0)?;
         // A new region is zeroed.
         for p in 0..REGION_PAGES {
-            check("new region word", util::read_u64(g, gpa(at) + p * PAGE_SIZE + 8), 0)?;
+            check("new region word", mem::read_u64(g, gpa(at) + p * PAGE_SIZE + 8), 0)?;
         }
         for p in 0..REGION_PAGES {
             for w in [0, 1, 511] {
-                util::write_u64(g, gpa(at) + p * PAGE_SIZE + w * 8, pattern(p, w));
+                mem::write_u64(g, gpa(at) + p * PAGE_SIZE + w * 8, pattern(p, w));
             }
         }
         for p in 0..REGION_PAGES {
             for w in [0, 1, 511] {
-                check("word read back", util::read_u64(g, gpa(at) + p * PAGE_SIZE + w * 8), pattern(p, w))?;
+                check("word read back", mem::read_u64(g, gpa(at) + p * PAGE_SIZE + w * 8), pattern(p, w))?;
             }
         }
         ret("detach", call(g, &detach_op(n, at)), 0)?;
@@ -143,11 +126,11 @@ pub fn ro_attach_refuses_write(g: &mut dyn Guest) -> Result<(), Fail> {
         ret("attach rw", call(g, &attach_op(n, rw, REGION_PAGES, sshm::PROT_RW)), 0)?;
         ret("attach ro", call(g, &attach_op(n, ro, REGION_PAGES, sshm::PROT_READ)), 0)?;
         let a = 0x1122_3344_5566_7788;
-        util::write_u64(g, gpa(rw) + PAGE_SIZE + 64, a);
-        check("ro view of rw write", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
+        mem::write_u64(g, gpa(rw) + PAGE_SIZE + 64, a);
+        check("ro view of rw write", mem::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
         let outcome = g.probe_write(gpa(ro) + PAGE_SIZE + 64, !a);
-        check("rw view after ro store", util::read_u64(g, gpa(rw) + PAGE_SIZE + 64), a)?;
-        check("ro view after ro store", util::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
+        check("rw view after ro store", mem::read_u64(g, gpa(rw) + PAGE_SIZE + 64), a)?;
+        check("ro view after ro store", mem::read_u64(g, gpa(ro) + PAGE_SIZE + 64), a)?;
         match outcome {
             WriteOutcome::Completed => g.print(format_args!("info: store through the ro attachment was dropped")),
             WriteOutcome::Faulted(v) => {
@@ -173,9 +156,7 @@ pub fn info_counts_attachments(g: &mut dyn Guest) -> Result<(), Fail> {
         g.write(buf, &[0u8; Entry::SIZE]);
         let info = StaticShm { op: sshm::OP_INFO, name: name(n), buffer: buf, ..Default::default() };
         ret("info", call(g, &info), 0)?;
-        let mut e = [0u8; Entry::SIZE];
-        g.read(buf, &mut e);
-        let e = Entry::from_bytes(&e);
+        let e = ops::sshm::entry(g, buf, 0);
         check("entry nr_pages", e.nr_pages, REGION_PAGES)?;
         check("entry nr_attachments", e.nr_attachments.into(), 2)?;
         check("entry nr_domids", e.nr_domids.into(), 1)?;
@@ -215,7 +196,7 @@ pub fn pages_back_in_free_pool(g: &mut dyn Guest) -> Result<(), Fail> {
         g.print(format_args!("info: free pages before {before}, with region {during}"));
         check("free pages dropped by at least the region", u64::from(before - during >= POOL_REGION_PAGES), 1)?;
         ret("attach", call(g, &attach_op(n, at, POOL_REGION_PAGES, sshm::PROT_RW)), 0)?;
-        util::write_u64(g, gpa(at) + 8, 42);
+        mem::write_u64(g, gpa(at) + 8, 42);
         ret("detach", call(g, &detach_op(n, at)), 0)?;
         ret("unlink", call(g, &unlink_op(n)), 0)?;
         let after = g.free_pages().unwrap_or(0);
@@ -274,10 +255,10 @@ pub fn attach_over_ram(g: &mut dyn Guest) -> Result<(), Fail> {
     let n = "smoke_ram";
     let ram = Gfn(scratch(g, page::PAYLOAD, 0) / PAGE_SIZE);
     with_cleanup(g, n, &[ram], |g| {
-        util::write_u64(g, gpa(ram), 0xfeed);
+        mem::write_u64(g, gpa(ram), 0xfeed);
         ret("create", call(g, &create_op(n, 1, sshm::PROT_RW)), 0)?;
         errno("attach over RAM", call(g, &attach_op(n, ram, 1, sshm::PROT_RW)), Errno::EBUSY)?;
-        check("RAM word after refused attach", util::read_u64(g, gpa(ram)), 0xfeed)
+        check("RAM word after refused attach", mem::read_u64(g, gpa(ram)), 0xfeed)
     })
 }
 
@@ -318,14 +299,10 @@ pub fn large_attach(g: &mut dyn Guest) -> Result<(), Fail> {
         ret("create", call(g, &create_op(n, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
         ret("attach", call(g, &attach_op(n, at, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;
         for p in 0..LARGE_REGION_PAGES {
-            util::write_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512), pattern(p, p % 512));
+            mem::write_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512), pattern(p, p % 512));
         }
         for p in 0..LARGE_REGION_PAGES {
-            check(
-                "large region word",
-                util::read_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512)),
-                pattern(p, p % 512),
-            )?;
+            check("large region word", mem::read_u64(g, gpa(at) + p * PAGE_SIZE + 8 * (p % 512)), pattern(p, p % 512))?;
         }
         ret("detach", call(g, &detach_op(n, at)), 0)?;
         ret("attach again at the detached gfns", call(g, &attach_op(n, at, LARGE_REGION_PAGES, sshm::PROT_RW)), 0)?;

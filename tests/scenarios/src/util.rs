@@ -94,18 +94,6 @@ pub fn scratch<G: Guest + ?Sized>(g: &G, p: u64, off: u64) -> u64 {
     g.scratch() + p * PAGE_SIZE + off
 }
 
-/// Reads a little-endian `u64` from guest memory.
-pub fn read_u64<G: Guest + ?Sized>(g: &mut G, gpa: u64) -> u64 {
-    let mut b = [0u8; 8];
-    g.read(gpa, &mut b);
-    u64::from_le_bytes(b)
-}
-
-/// Writes a little-endian `u64` to guest memory.
-pub fn write_u64<G: Guest + ?Sized>(g: &mut G, gpa: u64, v: u64) {
-    g.write(gpa, &v.to_le_bytes());
-}
-
 /// `__HYPERVISOR_sysctl`.
 const HYPERCALL_SYSCTL: u32 = 35;
 /// `XEN_SYSCTL_physinfo`.

@@ -1,17 +1,15 @@
 //! V4V rings through `__HYPERVISOR_v4v_op`: the guest registers a ring in
 //! its own scratch page and sends to itself.
 
-use core::cell::RefCell;
+use hypercall_abi::ring::{RingError, RingReader};
+use hypercall_abi::v4v::{self, Addr, Iov, RegisterRing, RingDataEnt, RingHeader, SendAddr};
+use hypercall_abi::{DomId, Errno, PAGE_SIZE};
 
-use hypercall_abi::ring::{prepare, RingError, RingMemory, RingReader};
-use hypercall_abi::v4v::{
-    self, Addr, Info, Iov, RegisterRing, RingData, RingDataEnt, RingHeader, RingId, RingInfo, SendAddr, UnregisterRing,
-    Wire,
-};
-use hypercall_abi::{hypercall, Errno, PAGE_SIZE};
-
+use crate::mem::{get, put};
+use crate::ops::v4v::{op, SendAt};
+use crate::ring::GuestRing;
 use crate::util::{check, errno, page, ret, scratch, Fail};
-use crate::Guest;
+use crate::{ops, Guest};
 
 /// The port of the scenarios' ring.
 const PORT: u32 = 0x5000;
@@ -25,22 +23,6 @@ const MSG_TYPE: u32 = 0x4d53;
 /// divisor of the ring, so headers and payloads both land across the end.
 const WRAP_PAYLOAD: usize = 200;
 
-fn op<G: Guest + ?Sized>(g: &mut G, cmd: u32, a1: u64, a2: u64, a3: u64, a4: u64) -> i64 {
-    g.hypercall(hypercall::V4V_OP, [u64::from(cmd), a1, a2, a3, a4])
-}
-
-fn put<G: Guest + ?Sized, T: Wire>(g: &mut G, gpa: u64, v: &T) {
-    let mut b = [0u8; 128];
-    v.write(&mut b[..T::SIZE]);
-    g.write(gpa, &b[..T::SIZE]);
-}
-
-fn get<G: Guest + ?Sized, T: Wire>(g: &mut G, gpa: u64) -> T {
-    let mut b = [0u8; 128];
-    g.read(gpa, &mut b[..T::SIZE]);
-    T::read(&b[..T::SIZE])
-}
-
 /// Initialises the ring page at scratch page `p` and registers it with
 /// `len` data bytes and `flags`.
 fn register_at<G: Guest + ?Sized>(g: &mut G, p: u64, port: u32, len: u32, flags: u32) -> i64 {
@@ -48,15 +30,12 @@ fn register_at<G: Guest + ?Sized>(g: &mut G, p: u64, port: u32, len: u32, flags:
     g.write(ring, &[0u8; PAGE_SIZE as usize]);
     // `prepare` refuses bad lengths; the bad-input scenarios want Xen to
     // see them, so they get the header written by hand.
-    let mut mem = GuestRing { g: RefCell::new(&mut *g), base: ring };
-    if prepare(&mut mem, len, 0).is_err() {
+    if ops::v4v::prepare_ring(g, ring, len, 0).is_err() {
         put(g, ring, &RingHeader { magic: v4v::RING_MAGIC, len, ..Default::default() });
     }
-    let reg = scratch(g, page::ARGS, 0);
-    put(g, reg, &RegisterRing { port, partner: v4v::DOMID_ANY, len, ..Default::default() });
-    let gfns = scratch(g, page::ARRAYS, 0);
-    g.write(gfns, &(ring / PAGE_SIZE).to_le_bytes());
-    op(g, v4v::OP_REGISTER_RING, reg, gfns, 1, u64::from(flags))
+    let reg = RegisterRing { port, partner: v4v::DOMID_ANY, len, ..Default::default() };
+    let (reg_gpa, gfns) = (scratch(g, page::ARGS, 0), scratch(g, page::ARRAYS, 0));
+    ops::v4v::register_ring(g, reg_gpa, &reg, gfns, &[ring / PAGE_SIZE], 1, u64::from(flags))
 }
 
 fn register<G: Guest + ?Sized>(g: &mut G) -> i64 {
@@ -65,8 +44,7 @@ fn register<G: Guest + ?Sized>(g: &mut G) -> i64 {
 
 fn unregister<G: Guest + ?Sized>(g: &mut G, port: u32) -> i64 {
     let a = scratch(g, page::ARGS, 0);
-    put(g, a, &UnregisterRing { port, partner: v4v::DOMID_ANY, pad: 0 });
-    op(g, v4v::OP_UNREGISTER_RING, a, 0, 0, 0)
+    ops::v4v::unregister_ring(g, a, port, v4v::DOMID_ANY)
 }
 
 /// Runs `body` with the scenarios' ring registered, then unregisters it.
@@ -82,22 +60,14 @@ fn with_ring<G: Guest + ?Sized>(g: &mut G, body: impl FnOnce(&mut G) -> Result<(
 /// (caller, `SRC_PORT`) to (caller, `port`), with `src_domain` in the source
 /// address.
 fn sendv_from<G: Guest + ?Sized>(g: &mut G, src_domain: u16, port: u32, parts: &[&[u8]]) -> i64 {
-    let me = g.domid().0;
-    let addr = scratch(g, page::ARGS, 0);
-    put(
-        g,
-        addr,
-        &SendAddr { src: Addr { port: SRC_PORT, domain: src_domain, pad: 0 }, dst: Addr { port, domain: me, pad: 0 } },
-    );
-    let iovs = scratch(g, page::ARRAYS, 0);
-    let mut off = 0u64;
-    for (i, part) in parts.iter().enumerate() {
-        let base = scratch(g, page::PAYLOAD, off);
-        g.write(base, part);
-        put(g, iovs + (i * Iov::SIZE) as u64, &Iov { base, len: part.len() as u32, pad: 0 });
-        off += part.len() as u64;
-    }
-    op(g, v4v::OP_SENDV, addr, iovs, parts.len() as u64, u64::from(MSG_TYPE))
+    let me = g.domid();
+    let sa = ops::v4v::send_addr(DomId(src_domain), SRC_PORT, me, port);
+    ops::v4v::sendv(g, send_at(g), &sa, parts, MSG_TYPE)
+}
+
+/// Where the scenarios' sends put their arguments.
+fn send_at<G: Guest + ?Sized>(g: &G) -> SendAt {
+    SendAt { addr: scratch(g, page::ARGS, 0), iovs: scratch(g, page::ARRAYS, 0), payload: scratch(g, page::PAYLOAD, 0) }
 }
 
 fn sendv<G: Guest + ?Sized>(g: &mut G, parts: &[&[u8]]) -> i64 {
@@ -110,30 +80,13 @@ fn sent(len: usize) -> i64 {
     len as i64
 }
 
-/// A ring in guest memory, for `hypercall_abi::ring`'s reader.
-struct GuestRing<'a, G: ?Sized> {
-    g: RefCell<&'a mut G>,
-    base: u64,
-}
-
-impl<G: Guest + ?Sized> RingMemory for GuestRing<'_, G> {
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), RingError> {
-        self.g.borrow_mut().read(self.base + offset as u64, buf);
-        Ok(())
-    }
-    fn write(&mut self, offset: usize, buf: &[u8]) -> Result<(), RingError> {
-        self.g.get_mut().write(self.base + offset as u64, buf);
-        Ok(())
-    }
-}
-
 /// Reads the next message of the ring at scratch page `p` into `buf` with
 /// the guest-side reader, checking its header: stamped source (caller,
 /// `SRC_PORT`), type, length.
 fn recv<G: Guest + ?Sized>(g: &mut G, p: u64, buf: &mut [u8]) -> Result<(), Fail> {
     let me = g.domid().0;
     let base = scratch(g, p, 0);
-    let mem = GuestRing { g: RefCell::new(g), base };
+    let mem = GuestRing::new(g, base);
     let mut reader = RingReader::new(mem, RING_LEN).map_err(|e| ring_fail("ring reader", e))?;
     let msg = match reader.recv(buf) {
         Ok(Some(m)) => m.header,
@@ -222,13 +175,12 @@ pub fn send_wraps_ring(g: &mut dyn Guest) -> Result<(), Fail> {
 pub fn notify(g: &mut dyn Guest) -> Result<(), Fail> {
     with_ring(g, |g| {
         let rd = scratch(g, page::ARGS, 0);
-        put(g, rd, &RingData { nent: 1, pad: 0, reserved: 0 });
         let me = g.domid().0;
         let ent =
             RingDataEnt { ring: Addr { port: PORT, domain: me, pad: 0 }, space_required: 64, ..Default::default() };
-        put(g, rd + RingData::SIZE as u64, &ent);
-        ret("notify", op(g, v4v::OP_NOTIFY, rd, 0, 0, 0), 0)?;
-        let out: RingDataEnt = get(g, rd + RingData::SIZE as u64);
+        let mut ents = [ent];
+        ret("notify", ops::v4v::notify(g, rd, &mut ents), 0)?;
+        let out = ents[0];
         let want = v4v::RD_F_EXISTS | v4v::RD_F_EMPTY | v4v::RD_F_SUFFICIENT;
         check("notify flags", u64::from(out.flags & want), u64::from(want))?;
         check("notify max_message_size fits", u64::from(out.max_message_size >= 64), 1)
@@ -292,7 +244,7 @@ pub fn send_iov_pad(g: &mut dyn Guest) -> Result<(), Fail> {
         );
         let iov = scratch(g, page::ARRAYS, 0);
         put(g, iov, &Iov { base: scratch(g, page::PAYLOAD, 0), len: 8, pad: 1 });
-        errno("sendv", op(g, v4v::OP_SENDV, addr, iov, 1, u64::from(MSG_TYPE)), Errno::EINVAL)
+        errno("sendv", op(g, v4v::OP_SENDV, [addr, iov, 1, u64::from(MSG_TYPE)]), Errno::EINVAL)
     })
 }
 
@@ -313,18 +265,13 @@ pub fn info_counts_messages(g: &mut dyn Guest) -> Result<(), Fail> {
     with_ring(g, |g| {
         let info = scratch(g, page::ARGS, 0);
         let ring_info = scratch(g, page::ARGS, 512);
-        let me = g.domid().0;
-        let query = RingInfo { id: RingId { port: PORT, domain: me, partner: v4v::DOMID_ANY }, ..Default::default() };
-        put(g, ring_info, &query);
-        ret("info", op(g, v4v::OP_INFO, info, ring_info, 0, 0), 0)?;
-        let before: Info = get(g, info);
+        let (r, before, _) = ops::v4v::info(g, info, ring_info, Some((PORT, v4v::DOMID_ANY)));
+        ret("info", r, 0)?;
         for m in [&b"one"[..], &b"three"[..]] {
             ret("sendv", sendv(g, &[m]), sent(m.len()))?;
         }
-        put(g, ring_info, &query);
-        ret("info", op(g, v4v::OP_INFO, info, ring_info, 0, 0), 0)?;
-        let after: Info = get(g, info);
-        let ring: RingInfo = get(g, ring_info);
+        let (r, after, ring) = ops::v4v::info(g, info, ring_info, Some((PORT, v4v::DOMID_ANY)));
+        ret("info", r, 0)?;
         check("info nr_rings", after.nr_rings.into(), 1)?;
         check("info msgs_sent delta", after.msgs_sent - before.msgs_sent, 2)?;
         check("info bytes_sent delta", after.bytes_sent - before.bytes_sent, 8)?;
