@@ -228,9 +228,8 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                     continue;
                 }
                 let Some(ring) = m.doms[d].rings.get_mut(&(port, pid)) else { continue };
-                let mut rd =
-                    hypercall_abi::ring::RingReader::new(GuestRing { s: &s, d: id, gpa: ring.gfn << 12 }, ring.len)
-                        .map_err(|e| TestCaseError::fail(format!("{e:?} {ctx}")))?;
+                let mut rd = hypercall_abi::ring::RingReader::new(guest_ring(&s, id, ring.gfn << 12), ring.len)
+                    .map_err(|e| TestCaseError::fail(format!("{e:?} {ctx}")))?;
                 let mut buf = vec![0u8; ring.len as usize];
                 for _ in 0..max {
                     let got = rd.recv(&mut buf).map_err(|e| TestCaseError::fail(format!("{e:?} {ctx}")))?;

@@ -71,7 +71,7 @@ fn senders_receiver_and_churn_in_parallel() {
         let senders = &senders;
         t.spawn(move || {
             let mut next = [0u32; SENDERS];
-            let mut reader = RingReader::new(GuestRing { s, d: rx, gpa: RING_GFN0 << 12 }, LEN).unwrap();
+            let mut reader = RingReader::new(guest_ring(s, rx, RING_GFN0 << 12), LEN).unwrap();
             let mut buf = vec![0u8; LEN as usize];
             let mut got = 0;
             while got < SENDERS as u32 * msgs {

@@ -1,24 +1,29 @@
-//! Helpers shared by the sshm tests: a simulator with a PVH control domain
+//! The sshm tests' view of the guest library (`scenarios::ops::sshm`
+//! over `sim_guest::SimGuest`): a simulator with a PVH control domain
 //! issuing `XEN_DOMCTL_static_shm` the way libxenctrl does (the argument in
-//! the caller's memory, continuations re-issued by the hypercall entry).
+//! the caller's memory, continuations re-issued by the hypercall entry),
+//! and the op builders in the `&str`-name form the tests call.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use hypercall_abi::domctl::Domctl;
-use hypercall_abi::sshm::{self, Entry, Name, StaticShm};
+use hypercall_abi::sshm::{self, Entry, StaticShm};
 use hypercall_abi::{DomId, Errno};
 use rust_hv::sshm::Limits;
+use scenarios::mem;
+use scenarios::ops::sshm as ops;
+use sim_guest::SimGuest;
 use simulator::{Config, DomainKind, Sim};
 
 /// Where the control domain keeps the domctl argument (page 1 of its RAM).
-pub const SCRATCH_GPA: u64 = 0x1000;
+pub const SCRATCH_GPA: u64 = sim_guest::layout::DOMCTL;
 /// Where it keeps `OP_INFO`/`OP_LIST` output (pages 4.., room for
 /// `LIST_ENTRIES_MAX` entries).
 pub const BUF_GPA: u64 = 0x4000;
 /// RAM of the control domain in pages.
 pub const DOM0_RAM_PAGES: u64 = 16;
-/// The first gfn above guest RAM the tests attach at.
-pub const SHM_GFN: u64 = 0x1000;
+/// The first gfn above guest RAM the tests attach at: the library's free
+/// gfn.
+pub const SHM_GFN: u64 = sim_guest::FREE_GFN.0;
 
 /// A simulator and its control domain.
 pub struct Env {
@@ -48,18 +53,21 @@ impl Env {
         self.sim.create_domain(kind, ram_pages, false).expect("guest")
     }
 
+    /// Domain `d` as a guest.
+    pub fn guest_of(&self, d: DomId) -> SimGuest<'_> {
+        SimGuest::new(&self.sim, d)
+    }
+
     /// Issues the sub-op `op` on `target` from `caller`, to completion.
     pub fn call_from(&self, caller: DomId, target: DomId, op: &StaticShm) -> (Result<i64, Errno>, StaticShm) {
-        let mut d = Domctl::static_shm(target, op);
-        let r = self.sim.domctl(caller, SCRATCH_GPA, &mut d);
-        (ret(r), d.static_shm_payload())
+        let (r, back) = ops::call(&mut self.guest_of(caller), SCRATCH_GPA, target, op);
+        (ret(r), back)
     }
 
     /// Issues `op` on `target` from the control domain with the argument
     /// at `scratch` (one page per concurrent toolstack).
     pub fn call_from_at(&self, scratch: u64, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
-        let mut d = Domctl::static_shm(target, op);
-        ret(self.sim.domctl(self.dom0, scratch, &mut d))
+        ret(ops::call(&mut self.guest_of(self.dom0), scratch, target, op).0)
     }
 
     /// Issues `op` on `target` from the control domain.
@@ -78,9 +86,7 @@ impl Env {
     }
 
     fn read_entry(&self, i: u64) -> Entry {
-        let mut b = [0u8; Entry::SIZE];
-        self.sim.guest_read(self.dom0, BUF_GPA + i * Entry::SIZE as u64, &mut b).expect("buffer");
-        Entry::from_bytes(&b)
+        ops::entry(&mut self.guest_of(self.dom0), BUF_GPA, i)
     }
 
     /// Every linked region, by repeated `OP_LIST` calls of `cap` entries.
@@ -106,14 +112,12 @@ impl Env {
 
     /// Reads the u64 at `gfn`'s page offset `at` through `d`'s physmap.
     pub fn peek(&self, d: DomId, gfn: u64, at: u64) -> Result<u64, Errno> {
-        let mut b = [0u8; 8];
-        self.sim.guest_read(d, gfn * 4096 + at, &mut b)?;
-        Ok(u64::from_le_bytes(b))
+        mem::try_read_u64(&mut self.guest_of(d), gfn * 4096 + at)
     }
 
     /// Writes the u64 at `gfn`'s page offset `at` through `d`'s physmap.
     pub fn poke(&self, d: DomId, gfn: u64, at: u64, v: u64) -> Result<(), Errno> {
-        self.sim.guest_write(d, gfn * 4096 + at, &v.to_le_bytes())
+        mem::try_write_u64(&mut self.guest_of(d), gfn * 4096 + at, v)
     }
 
     /// Every checker ([`Sim::check`]).
@@ -123,42 +127,35 @@ impl Env {
 }
 
 /// A hypercall return value as a `Result`.
-pub fn ret(r: i64) -> Result<i64, Errno> {
-    match Errno::from_ret(r) {
-        Some(e) => Err(e),
-        None => Ok(r),
-    }
-}
+pub use scenarios::ops::ret;
 
 pub fn name(s: &str) -> [u8; sshm::NAME_BYTES] {
-    *Name::new(s).expect("test name").field()
+    ops::name(s).expect("test name")
 }
 
 pub fn op(o: u32, n: &str) -> StaticShm {
-    StaticShm { op: o, name: name(n), ..Default::default() }
+    ops::op(o, name(n))
 }
 
 pub fn create(n: &str, nr_pages: u64, prot: u32, persistent: bool) -> StaticShm {
-    let flags = if persistent { sshm::F_PERSISTENT } else { 0 };
-    StaticShm { nr_pages, prot, flags, ..op(sshm::OP_CREATE, n) }
+    ops::create(name(n), nr_pages, prot, persistent)
 }
 
 pub fn attach(n: &str, nr_pages: u64, offset: u64, gfn: u64, prot: u32) -> StaticShm {
-    StaticShm { nr_pages, offset, gfn, prot, ..op(sshm::OP_ATTACH, n) }
+    ops::attach(name(n), nr_pages, offset, gfn, prot)
 }
 
 /// Create-or-open of a region of `size_pages`, mapping all of it.
 pub fn open(n: &str, size_pages: u64, gfn: u64, prot: u32, persistent: bool) -> StaticShm {
-    let flags = sshm::F_CREATE | if persistent { sshm::F_PERSISTENT } else { 0 };
-    StaticShm { flags, size_pages, ..attach(n, size_pages, 0, gfn, prot) }
+    ops::open(name(n), size_pages, gfn, prot, persistent)
 }
 
 pub fn detach(n: &str, gfn: u64) -> StaticShm {
-    StaticShm { gfn, ..op(sshm::OP_DETACH, n) }
+    ops::detach(name(n), gfn)
 }
 
 pub fn unlink(n: &str) -> StaticShm {
-    op(sshm::OP_UNLINK, n)
+    ops::unlink(name(n))
 }
 
 /// Where a stepped (one continuation at a time) domctl lives.
@@ -167,8 +164,7 @@ pub const STEP_GPA: u64 = 0x3000;
 impl Env {
     /// Writes the domctl for a stepped call of `op` on `target`.
     pub fn stepped(&self, target: DomId, op: &StaticShm) {
-        let d = Domctl::static_shm(target, op);
-        self.sim.guest_write(self.dom0, STEP_GPA, &d.to_bytes()).expect("scratch");
+        ops::write_domctl(&mut self.guest_of(self.dom0), STEP_GPA, target, op).expect("scratch");
     }
 
     /// Runs one step of the stepped call.
@@ -178,9 +174,7 @@ impl Env {
 
     /// The stepped call's argument as it is now in guest memory.
     pub fn stepped_op(&self) -> StaticShm {
-        let mut b = [0u8; hypercall_abi::domctl::SIZE];
-        self.sim.guest_read(self.dom0, STEP_GPA, &mut b).expect("scratch");
-        Domctl::from_bytes(&b).static_shm_payload()
+        ops::read_domctl(&mut self.guest_of(self.dom0), STEP_GPA).expect("scratch").static_shm_payload()
     }
 
     /// Rewrites the stepped call's argument (a toolstack tampering with it).

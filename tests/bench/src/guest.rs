@@ -1,31 +1,29 @@
 //! The guest side of the benchmarks: a simulator with a fixed guest-memory
-//! layout, V4V ops and the ring reader over guest memory, the sshm domctl
-//! as libxenctrl issues it, and grant-table ops. The same patterns as the
-//! simulator's test helpers (`simulator/tests/v4v_util`, `sshm_common`),
-//! kept to what the benchmarks use.
+//! layout, and the guest library (`scenarios::ops`, `scenarios::ring` over
+//! `sim_guest::SimGuest`, as the simulator's tests use it) in the
+//! `(sim, domain, ..)` form the benchmarks call; grant-table ops, which only
+//! the benchmarks issue, are here.
 
-use hypercall_abi::domctl::Domctl;
-use hypercall_abi::ring::{RingError, RingMemory};
-use hypercall_abi::sshm::{self, Name, StaticShm};
-use hypercall_abi::v4v::{Addr, Iov, RegisterRing, SendAddr, Wire, OP_REGISTER_RING};
+use hypercall_abi::sshm::{self, StaticShm};
+use hypercall_abi::v4v::RegisterRing;
 use hypercall_abi::{hypercall, DomId, Errno};
+use scenarios::ops::{sshm as shm_ops, v4v as v4v_ops};
+use scenarios::ring::GuestRing;
+use sim_guest::SimGuest;
 use simulator::grant::{MapGrantRef, GNTMAP_HOST_MAP, GNTTABOP_MAP_GRANT_REF};
-use simulator::{Config, DomainKind, Preempt, Sim};
+use simulator::{Config, Preempt, Sim};
 
-/// Guest-physical layout of every benchmark domain (as in the V4V tests).
-pub const ARG: u64 = 0x0;
-pub const IOVS: u64 = 0x100;
-pub const GFNS: u64 = 0x200;
-/// The domctl argument of the control domain.
-pub const SCRATCH_GPA: u64 = 0x1000;
-/// A sender's payload (up to 64 KiB).
-pub const PAYLOAD: u64 = 0x2000;
+/// An HVM guest with `pages` of RAM: `dom(sim, pages)`.
+pub use sim_guest::hvm_domain as dom;
+/// Guest-physical layout of every benchmark domain (as in the V4V tests);
+/// a sender's payload is up to 64 KiB.
+pub use sim_guest::layout::{ARG, DOMCTL as SCRATCH_GPA, GFNS, IOVS, PAYLOAD};
 /// Grant ops are staged here (one page: 128 map ops).
 pub const GNT_OPS: u64 = 0x20000;
 /// First gfn of rings (V4V ring, or the vchan ring the receiver grants).
 pub const RING_GFN0: u64 = 64;
-/// Where a vchan sender maps the granted ring.
-pub const MAP_GFN0: u64 = 0x10_0000;
+/// Where a vchan sender maps the granted ring: the library's free gfn.
+pub const MAP_GFN0: u64 = sim_guest::FREE_GFN.0;
 
 /// A deterministic simulator that never preempts on its own (continuations
 /// forced by the logic's own bounds still happen), so runs are
@@ -36,34 +34,19 @@ pub fn sim(frames: u64, sshm_limits: rust_hv::sshm::Limits) -> Sim {
     s
 }
 
-/// An HVM guest with `pages` of RAM.
-pub fn dom(s: &Sim, pages: u64) -> DomId {
-    s.create_domain(DomainKind::Hvm, pages, false).expect("create domain")
-}
-
-/// Writes a V4V ABI struct into guest memory.
-pub fn put<T: Wire>(s: &Sim, d: DomId, gpa: u64, v: &T) {
-    let mut b = vec![0u8; T::SIZE];
-    v.write(&mut b);
-    s.guest_write(d, gpa, &b).expect("guest write");
-}
-
 /// `__HYPERVISOR_v4v_op`.
 pub fn v4v_op(s: &Sim, d: DomId, cmd: u32, a: [u64; 4]) -> i64 {
-    s.hypercall(d, hypercall::V4V_OP, [u64::from(cmd), a[0], a[1], a[2], a[3]])
+    v4v_ops::op(&mut SimGuest::new(s, d), cmd, a)
 }
 
 /// Prepares and registers a V4V ring of `len` data bytes at `gfn` of `d`,
 /// open to any partner.
 pub fn v4v_register(s: &Sim, d: DomId, port: u32, len: u32, gfn: u64) {
-    let mut m = GuestMem { s, d, gpa: gfn << 12 };
-    hypercall_abi::ring::prepare(&mut m, len, 0).expect("prepare ring");
-    let pages = (u64::from(len) + u64::from(hypercall_abi::v4v::RING_HEADER_BYTES)).div_ceil(4096);
-    let gfns: Vec<u8> = (gfn..gfn + pages).flat_map(|g| g.to_ne_bytes()).collect();
-    s.guest_write(d, GFNS, &gfns).expect("gfn list");
+    let g = &mut SimGuest::new(s, d);
+    v4v_ops::prepare_ring(g, gfn << 12, len, 0).expect("prepare ring");
+    let gfns: Vec<u64> = (gfn..gfn + v4v_ops::ring_pages(len)).collect();
     let reg = RegisterRing { port, partner: hypercall_abi::v4v::DOMID_ANY, len, ..Default::default() };
-    put(s, d, ARG, &reg);
-    let r = v4v_op(s, d, OP_REGISTER_RING, [ARG, GFNS, pages, 0]);
+    let r = v4v_ops::register_ring(g, ARG, &reg, GFNS, &gfns, gfns.len() as u64, 0);
     assert_eq!(r, 0, "register ring");
 }
 
@@ -71,27 +54,17 @@ pub fn v4v_register(s: &Sim, d: DomId, port: u32, len: u32, gfn: u64) {
 /// `(dst, port)` and returns the sendv arguments. The payload itself is
 /// left to the caller (it stays in guest memory across sends).
 pub fn v4v_send_args(s: &Sim, d: DomId, dst: DomId, port: u32, len: usize) -> [u64; 4] {
-    let sa = SendAddr { src: Addr { port: 1, domain: d.0, pad: 0 }, dst: Addr { port, domain: dst.0, pad: 0 } };
-    put(s, d, ARG, &sa);
-    put(s, d, IOVS, &Iov { base: PAYLOAD, len: len as u32, pad: 0 });
-    [ARG, IOVS, 1, 0]
+    let sa = v4v_ops::send_addr(d, 1, dst, port);
+    let at = v4v_ops::SendAt { addr: ARG, iovs: IOVS, payload: PAYLOAD };
+    v4v_ops::sendv_args_in_place(&mut SimGuest::new(s, d), at, &sa, len as u32, 0)
 }
 
-/// Guest memory from `gpa` on, as the ring reader (or any guest code)
-/// sees it.
-pub struct GuestMem<'a> {
-    pub s: &'a Sim,
-    pub d: DomId,
-    pub gpa: u64,
-}
+/// Guest memory from `gpa` of `d` on, as the ring reader sees it.
+pub type GuestMem<'a> = GuestRing<SimGuest<'a>>;
 
-impl RingMemory for GuestMem<'_> {
-    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), RingError> {
-        self.s.guest_read(self.d, self.gpa + offset as u64, buf).map_err(|_| RingError::Fault)
-    }
-    fn write(&mut self, offset: usize, buf: &[u8]) -> Result<(), RingError> {
-        self.s.guest_write(self.d, self.gpa + offset as u64, buf).map_err(|_| RingError::Fault)
-    }
+/// The ring at `gpa` of `d`.
+pub fn guest_ring(s: &Sim, d: DomId, gpa: u64) -> GuestMem<'_> {
+    sim_guest::ring(s, d, gpa)
 }
 
 /// Maps `grefs` granted by `granter` into `mapper`'s physmap from
@@ -128,47 +101,44 @@ pub fn grant_map(s: &Sim, mapper: DomId, granter: DomId, grefs: &[u32], gfn0: u6
 }
 
 /// A hypercall return value as a `Result`.
-pub fn ret(r: i64) -> Result<i64, Errno> {
-    match Errno::from_ret(r) {
-        Some(e) => Err(e),
-        None => Ok(r),
-    }
+pub use scenarios::ops::ret;
+
+/// The name field of a benchmark region.
+fn name(name: &str) -> [u8; sshm::NAME_BYTES] {
+    shm_ops::name(name).expect("region name")
 }
 
 /// An sshm sub-op on `name`.
-pub fn shm_op(op: u32, name: &str) -> StaticShm {
-    let name = *Name::new(name).expect("region name").field();
-    StaticShm { op, name, ..Default::default() }
+pub fn shm_op(op: u32, name_: &str) -> StaticShm {
+    shm_ops::op(op, name(name_))
 }
 
 /// `OP_CREATE` of a persistent read-write region.
-pub fn shm_create(name: &str, nr_pages: u64) -> StaticShm {
-    StaticShm { nr_pages, prot: sshm::PROT_RW, flags: sshm::F_PERSISTENT, ..shm_op(sshm::OP_CREATE, name) }
+pub fn shm_create(name_: &str, nr_pages: u64) -> StaticShm {
+    shm_ops::create(name(name_), nr_pages, sshm::PROT_RW, true)
 }
 
 /// `OP_ATTACH` of all `nr_pages` of a region at `gfn`, read-write.
-pub fn shm_attach(name: &str, nr_pages: u64, gfn: u64) -> StaticShm {
-    StaticShm { nr_pages, gfn, prot: sshm::PROT_RW, ..shm_op(sshm::OP_ATTACH, name) }
+pub fn shm_attach(name_: &str, nr_pages: u64, gfn: u64) -> StaticShm {
+    shm_ops::attach(name(name_), nr_pages, 0, gfn, sshm::PROT_RW)
 }
 
 /// `OP_DETACH` of the attachment at `gfn`.
-pub fn shm_detach(name: &str, gfn: u64) -> StaticShm {
-    StaticShm { gfn, ..shm_op(sshm::OP_DETACH, name) }
+pub fn shm_detach(name_: &str, gfn: u64) -> StaticShm {
+    shm_ops::detach(name(name_), gfn)
 }
 
 /// Issues `op` on `target` from the control domain `dom0`, continuations
 /// included.
 pub fn shm_call(s: &Sim, dom0: DomId, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
-    let mut d = Domctl::static_shm(target, op);
-    ret(s.domctl(dom0, SCRATCH_GPA, &mut d))
+    ret(shm_ops::call(&mut SimGuest::new(s, dom0), SCRATCH_GPA, target, op).0)
 }
 
 /// Issues `op` one hypercall step at a time and returns how many steps it
 /// took (each step is one hypercall; `-ERESTART` steps are
 /// continuations), or its error.
 pub fn shm_call_steps(s: &Sim, dom0: DomId, target: DomId, op: &StaticShm) -> Result<u64, Errno> {
-    let d = Domctl::static_shm(target, op);
-    s.guest_write(dom0, SCRATCH_GPA, &d.to_bytes())?;
+    shm_ops::write_domctl(&mut SimGuest::new(s, dom0), SCRATCH_GPA, target, op)?;
     let mut steps = 0u64;
     loop {
         steps += 1;

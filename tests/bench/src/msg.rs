@@ -93,8 +93,7 @@ impl V4v {
         guest::v4v_register(sim, rx, 7, V4V_RING_BYTES, RING_GFN0);
         sim.guest_write(tx, PAYLOAD, &pattern(size)).expect("payload");
         let args = guest::v4v_send_args(sim, tx, rx, 7, size);
-        let reader =
-            RingReader::new(GuestMem { s: sim, d: rx, gpa: RING_GFN0 << 12 }, V4V_RING_BYTES).expect("ring reader");
+        let reader = RingReader::new(guest::guest_ring(sim, rx, RING_GFN0 << 12), V4V_RING_BYTES).expect("ring reader");
         let mut c = V4v { skip: false, sim, tx, args, reader, buf: vec![0; size], size };
         c.round();
         assert_eq!(c.buf, pattern(size), "V4V delivered the message intact");
