@@ -71,16 +71,28 @@ sd_check_keys() { # CHECK ID WANT
 
 scenario_sshm_dev() {
     log "sshmdev: static shm regions by name in Linux guests (xenstore, xen_sshm, sshm-map)"
-    if ! linux_example sdw sshm-producer.cfg "ctl=1"; then
-        fail sshmdev-guests-boot "sdw: $(tail -n 3 /tmp/xl-create.out | tr '\n' ' ')"
-        destroy_all
-        return
-    fi
-    if ! linux_example sdr sshm-consumer.cfg "ctl=1"; then
-        fail sshmdev-guests-boot "sdr: $(tail -n 3 /tmp/xl-create.out | tr '\n' ' ')"
-        destroy_all
-        return
-    fi
+    # Both guests boot at once (dom0 and the machine have two CPUs); a
+    # triple fault in early boot is retried by with_retry (LINUX_IDS).
+    for g in sdw:sshm-producer.cfg sdr:sshm-consumer.cfg; do
+        rm -f "/var/log/xen/console/guest-${g%%:*}.log"
+        if ! XL_OUT=/tmp/xl-create-${g%%:*}.out xl_create "/root/${g#*:}" "name=\"${g%%:*}\"" \
+            'kernel="/root/vmlinux"' 'ramdisk="/root/domu.cpio.gz"' 'on_reboot="destroy"' \
+            "extra=\"$KCMD tag=${g%%:*} ctl=1\""; then
+            fail sshmdev-guests-boot "${g%%:*}: $(tail -n 3 "/tmp/xl-create-${g%%:*}.out" | tr '\n' ' ')"
+            destroy_all
+            return
+        fi
+        LINUX_IDS="$LINUX_IDS $(domid_of "${g%%:*}")"
+    done
+    t0=$(up)
+    for g in sdw sdr; do
+        if ! wait_log $g "^DOMU $g: up" 180; then
+            fail sshmdev-guests-boot "$g printed nothing in 180 s"
+            destroy_all
+            return
+        fi
+    done
+    log "sshmdev: both guests up $(echo "$(up) $t0" | awk '{ printf "%.1f", $1 - $2 }') s after their xl create"
     w=$(domid_of sdw) r=$(domid_of sdr)
     SD_TTY_sdw= SD_TTY_sdr=
     t0=$(up)
