@@ -82,6 +82,11 @@ static int domid = -1;
 module_param(domid, int, 0444);
 MODULE_PARM_DESC(domid, "This domain's id (default: read from xenstore)");
 
+static unsigned int connect_timeout_ms;
+module_param(connect_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(connect_timeout_ms,
+		 "connect() timeout of sockets still at the kernel's 2 s default (0: keep it)");
+
 static unsigned int test_src_cid;
 module_param(test_src_cid, uint, 0644);
 MODULE_PARM_DESC(test_src_cid,
@@ -563,6 +568,20 @@ out:
 
 /* ---- the transport ---------------------------------------------------- */
 
+/*
+ * af_vsock gives every socket a 2 s connect timeout; under emulation a
+ * handshake can take longer. A socket whose owner did not choose another
+ * (SO_VM_SOCKETS_CONNECT_TIMEOUT) gets connect_timeout_ms, if set.
+ */
+static int v4v_vsock_socket_init(struct vsock_sock *vsk, struct vsock_sock *psk)
+{
+	unsigned int ms = READ_ONCE(connect_timeout_ms);
+
+	if (ms && vsk->connect_timeout == 2 * HZ)
+		vsk->connect_timeout = msecs_to_jiffies(ms);
+	return virtio_transport_do_socket_init(vsk, psk);
+}
+
 static bool v4v_vsock_seqpacket_allow(u32 remote_cid)
 {
 	return true;
@@ -574,7 +593,7 @@ static struct virtio_transport v4v_transport = {
 
 		.get_local_cid            = v4v_vsock_get_local_cid,
 
-		.init                     = virtio_transport_do_socket_init,
+		.init                     = v4v_vsock_socket_init,
 		.destruct                 = virtio_transport_destruct,
 		.release                  = virtio_transport_release,
 		.connect                  = virtio_transport_connect,
