@@ -420,6 +420,7 @@ int main(int argc, char **argv)
 		lfd = do_listen((unsigned int)number(argv[2], UINT32_MAX));
 		for (i = 0; i < n; i++) {
 			fd = do_accept(lfd, &peer);
+			printf("accepted peer=%u:%u\n", peer.svm_cid, peer.svm_port);
 			rc |= recv_stream(fd, &peer);
 			close(fd);
 		}

@@ -375,9 +375,17 @@ vs_reload() {
     vs_run vsock-b 'vsock-stream listen 5009 3'
     v_l=$VS_ID
     vs_listening vsock-b "$v_l"
-    vs_do vsock-c 120 "(sleep 3; echo x) | socat -t 5 - VSOCK-CONNECT:$b:5009 & sleep 1; rmmod xen_v4v_vsock && echo unloaded under a connection; wait; for i in 1 2; do rmmod xen_v4v_vsock && insmod /lib/modules/xen_v4v_vsock.ko connect_timeout_ms=30000 && vsock-stream send $b 5009 100000 || echo round \$i failed; done"
-    echo "$VS_OUT" | grep -qE 'unloaded under|failed' && v_err="$(echo "$VS_OUT" | tr '\n' '|')"
-    echo "$VS_OUT" | grep -q "can't unload module 'xen_v4v_vsock'" || v_err="$v_err no refused unload: $(echo "$VS_OUT" | tr '\n' '|')"
+    vs_run vsock-c "(sleep 10; echo x) | socat -t 5 - VSOCK-CONNECT:$b:5009"
+    v_hold=$VS_ID
+    vs_until 60 /var/log/xen/console/guest-vsock-b.log "^DOMU vsock-b: \[$v_l\] accepted" ||
+        v_err="the held connection was not accepted"
+    vs_do vsock-c 30 'rmmod xen_v4v_vsock'
+    v_rc=$?
+    [ $v_rc != 0 ] && echo "$VS_OUT" | grep -q "can't unload module 'xen_v4v_vsock'" ||
+        v_err="$v_err rmmod under a connection: rc $v_rc $VS_OUT"
+    vs_wait vsock-c "$v_hold" 60 || v_err="$v_err held connection: $(vs_out vsock-c "$v_hold")"
+    vs_do vsock-c 120 "for i in 1 2; do rmmod xen_v4v_vsock && insmod /lib/modules/xen_v4v_vsock.ko connect_timeout_ms=30000 && vsock-stream send $b 5009 100000 || echo round \$i failed; done"
+    echo "$VS_OUT" | grep -q 'failed' && v_err="$v_err $(echo "$VS_OUT" | tr '\n' '|')"
     vs_wait vsock-b "$v_l" 30 || v_err="$v_err listener: $(vs_out vsock-b "$v_l" | tail -n 1)"
     v_n=$(vs_out vsock-b "$v_l" | grep -c '^recv .* end=eof')
     [ "$v_n" = 3 ] || v_err="$v_err listener: $(vs_out vsock-b "$v_l" | tr '\n' '|')"
