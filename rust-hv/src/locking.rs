@@ -44,12 +44,14 @@
 //!   forbidden call with one held, panics with both names (the lock held and
 //!   the lock taken or the call made), so a test that reaches such a path
 //!   fails.
+//! - In a debug Xen, the `xen` module keeps the same per-CPU record
+//!   (`xen::lockdep`): taking a lock out of order is a `BUG` naming both
+//!   locks, and a boot-time self-test checks that the record works.
 //! - The entry points and the functions that make forbidden calls assert at
 //!   entry that no lock of this crate is held ([`assert_unlocked`], through
-//!   [`Platform::lock_held`]), as Argo asserts its `LOCKING_*` conditions.
-//!   The simulator answers that query; Xen does not track it yet (see
-//!   [`Platform::lock_held`]), so there the assertion holds trivially and
-//!   the simulator's checks are what enforce the rules.
+//!   [`Platform::lock_held`]), as Argo asserts its `LOCKING_*` conditions,
+//!   in the simulator and in a debug Xen alike (a release Xen keeps no
+//!   record, and the assertions compile away).
 
 use crate::platform::{LockClass, Platform};
 

@@ -196,10 +196,9 @@ pub trait Platform: Sync + Sized {
     /// what [`crate::locking::assert_unlocked`] asks at function entry (as
     /// Argo asserts `LOCKING_*`). Only for assertions, never for decisions.
     ///
-    /// The simulator tracks it per thread. Xen returns `None`: its
-    /// spinlocks keep no per-CPU record of which are held, and
-    /// `in_atomic()` counts Xen's own locks too (`do_domctl` holds the
-    /// domctl lock around the sshm entry point), so there the assertion is
-    /// vacuous and the simulator's checks enforce the rules.
+    /// The simulator tracks it per thread; a debug Xen per CPU, in the
+    /// `xen` module (Xen's own `in_atomic()` would not do: it counts Xen's
+    /// locks too, and `do_domctl` holds the domctl lock around the sshm
+    /// entry point). A release Xen keeps no record and returns `None`.
     fn lock_held(&self) -> Option<&'static LockClass>;
 }

@@ -461,3 +461,33 @@ fn concurrent_callers_keep_invariants() {
     assert_eq!(s.free_frames(), 8192);
     ok(&s);
 }
+
+/// The locking rules (`rust_hv::locking`) are checked: an entry point
+/// asserts it holds no lock, and a forbidden `Platform` call under one
+/// panics naming the lock held and what the call takes.
+#[test]
+fn locking_rules_are_checked_at_entry_and_per_call() {
+    use rust_hv::platform::Lock;
+    let s = sim(256);
+    let d = s.create_domain(DomainKind::Hvm, 16, false).unwrap();
+    let dom = s.machine().domain(d).unwrap();
+    let held = <lock::SimLock<()> as Lock<()>>::new(&rust_hv::locking::SSHM_STATE, ());
+    let message = |f: &dyn Fn()| {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("must panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    // The entry assertion is Xen's ASSERT: debug builds only.
+    if cfg!(debug_assertions) {
+        let m = message(&|| {
+            held.with(|()| {
+                let _ = s.hv().v4v.op(s.machine(), &dom, hypercall_abi::v4v::OP_NOTIFY, [0; 4]);
+            })
+        });
+        assert!(m.contains("entered with lock `sshm.state`"), "{m}");
+    }
+    let m = message(&|| held.with(|()| s.machine().send_virq(&dom, VIRQ_V4V)));
+    assert!(m.contains("Platform::send_virq") && m.contains("`sshm.state`"), "{m}");
+    // Nothing is left held: the same calls go through without the lock.
+    assert_eq!(s.hv().v4v.op(s.machine(), &dom, hypercall_abi::v4v::OP_NOTIFY, [0; 4]), Ok(0));
+    s.machine().send_virq(&dom, VIRQ_V4V);
+}

@@ -42,6 +42,7 @@ fn ret(r: Result<i64, Errno>) -> c_long {
 /// any other entry point.
 #[no_mangle]
 pub unsafe extern "C" fn rust_hv_init(limits: *const b::rust_hv_limits) -> c_int {
+    super::lockdep::selftest();
     // SAFETY: Valid per this function's contract.
     let l = unsafe { &*limits };
     let d = sshm::Limits::default();

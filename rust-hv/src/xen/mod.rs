@@ -5,7 +5,9 @@
 //! The three layers: [`bindings`] is what bindgen makes of the shim header
 //! and nothing else uses it directly; [`platform`] wraps it safely; the logic
 //! (`sshm`, `v4v`) sees only the [`Platform`](crate::Platform) trait. Every
-//! `unsafe` of the crate is in this module.
+//! `unsafe` of the crate is in this module. [`lockdep`] keeps, in debug
+//! builds, which of the crate's locks each CPU holds, and checks their order
+//! ([`crate::locking`]).
 
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code, clippy::undocumented_unsafe_blocks, missing_docs)]
 pub mod bindings {
@@ -14,6 +16,7 @@ pub mod bindings {
 }
 
 pub mod ffi;
+pub mod lockdep;
 pub mod platform;
 
 pub use platform::{Domain, SpinLock, Xen};

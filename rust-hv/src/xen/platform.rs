@@ -7,6 +7,7 @@ use core::ptr::NonNull;
 use hypercall_abi::{DomId, Errno, Gfn, Mfn};
 
 use super::bindings as b;
+use super::lockdep;
 use crate::platform::{DomainInfo, Lock, LockClass, P2mKind, Platform};
 
 /// Xen, as the logic sees it. Stateless: all state is Xen's.
@@ -68,6 +69,7 @@ impl Drop for Domain {
 /// `raw` was initialised by `spin_lock_init()`, and `data` is only accessed
 /// with `raw` held.
 pub struct SpinLock<T> {
+    class: &'static LockClass,
     raw: UnsafeCell<b::rust_hv_lock>,
     data: UnsafeCell<T>,
 }
@@ -79,26 +81,28 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
 impl<T: Send> Lock<T> for SpinLock<T> {
-    /// The class is not kept: Xen's spinlocks have no lock-order checker
-    /// for this crate's locks; the order is checked in the simulator (see
-    /// [`crate::locking`]).
-    fn new(_class: &'static LockClass, v: T) -> Self {
+    fn new(class: &'static LockClass, v: T) -> Self {
         let mut raw = b::rust_hv_lock { opaque: [0; 4] };
         // SAFETY: `raw` is valid storage for a `spinlock_t` (shim.c checks
         // the size). An unlocked ticket lock has no self-references, so
         // moving it afterwards is fine.
         unsafe { b::rust_hv_lock_init(&mut raw) };
-        SpinLock { raw: UnsafeCell::new(raw), data: UnsafeCell::new(v) }
+        SpinLock { class, raw: UnsafeCell::new(raw), data: UnsafeCell::new(v) }
     }
 
+    /// In debug builds, checks the lock order first and keeps the record
+    /// [`Platform::lock_held`] answers from ([`lockdep`]).
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        lockdep::check_order(self.class);
         // SAFETY: `raw` is an initialised spinlock (the invariant); it is not
         // moved while borrowed.
         unsafe { b::rust_hv_lock(self.raw.get()) };
+        lockdep::push(self.class);
         // SAFETY: The lock is held, so this is the only reference to `data`
         // until it is released below (the closure cannot re-enter: the trait
         // forbids it and a re-entry would deadlock, not alias).
         let r = f(unsafe { &mut *self.data.get() });
+        lockdep::pop(self.class);
         // SAFETY: Taken above by this CPU.
         unsafe { b::rust_hv_unlock(self.raw.get()) };
         r
@@ -280,8 +284,6 @@ impl Platform for Xen {
     }
 
     fn lock_held(&self) -> Option<&'static LockClass> {
-        // Not tracked in Xen (see the trait): the entry assertions are
-        // vacuous here, and the simulator enforces the locking rules.
-        None
+        lockdep::top()
     }
 }
