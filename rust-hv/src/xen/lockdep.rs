@@ -105,6 +105,19 @@ pub fn check_order(class: &'static LockClass) {
     }
 }
 
+/// At the start of each [`Platform`](crate::Platform) call that
+/// [`crate::locking`] forbids with a lock of this crate held: panics (Xen's
+/// `BUG`, debug builds only) if the calling CPU holds one, naming the call,
+/// what it takes, and the lock held.
+pub fn forbid_held(call: &str, takes: &str) {
+    if let Some(held) = top() {
+        panic!(
+            "locking rules: {call} (takes {takes}) called with `{}` (level {}) held; see rust_hv::locking",
+            held.name, held.level
+        );
+    }
+}
+
 /// Records that the calling CPU took a lock of `class`.
 pub fn push(class: &'static LockClass) {
     if !cfg!(debug_assertions) {

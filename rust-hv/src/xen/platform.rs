@@ -122,6 +122,7 @@ impl Platform for Xen {
     type Domain = Domain;
 
     fn domain(&self, id: DomId) -> Result<Domain, Errno> {
+        lockdep::forbid_held("Platform::domain", "the domain list's RCU read lock");
         let mut d = core::ptr::null_mut();
         // SAFETY: `d` is a valid out pointer; on success the shim stores a
         // domain with a reference taken by `get_domain_by_id()`.
@@ -152,6 +153,7 @@ impl Platform for Xen {
     }
 
     fn sshm_alloc(&self, order: u32) -> Result<Mfn, Errno> {
+        lockdep::forbid_held("Platform::sshm_alloc", "the heap lock");
         let mut mfn = 0;
         // SAFETY: `mfn` is a valid out pointer.
         errno(unsafe { b::rust_hv_sshm_alloc(order, &mut mfn) })?;
@@ -159,6 +161,7 @@ impl Platform for Xen {
     }
 
     fn sshm_free(&self, mfn: Mfn, order: u32) {
+        lockdep::forbid_held("Platform::sshm_free", "the heap lock, and scrubs");
         // SAFETY: The caller got `mfn`/`order` from `sshm_alloc` and gives
         // back its allocation reference once (the Platform contract); the
         // shim only drops references, it never dereferences Rust memory.
@@ -213,6 +216,7 @@ impl Platform for Xen {
     }
 
     fn copy_from_guest(&self, _caller: &Domain, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::copy_from_guest", "paging locks when it faults");
         // SAFETY: `buf` is valid for `buf.len()` bytes of writes; the guest
         // address is checked by Xen's guest-access routines. They act on the
         // current domain, which is always the caller of a hypercall.
@@ -220,6 +224,7 @@ impl Platform for Xen {
     }
 
     fn copy_to_guest(&self, _caller: &Domain, addr: u64, buf: &[u8]) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::copy_to_guest", "paging locks when it faults");
         // SAFETY: As for `copy_from_guest`, with `buf` valid for reads.
         errno(unsafe { b::rust_hv_copy_to_guest(addr, buf.as_ptr().cast::<c_void>(), buf.len() as _) })
     }
@@ -248,6 +253,7 @@ impl Platform for Xen {
     }
 
     fn xsm_v4v_register(&self, caller: &Domain, partner: Option<&Domain>) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::xsm_v4v_register", "the XSM policy's locks");
         let partner = partner.map_or(core::ptr::null(), |d| d.ptr().cast_const());
         // SAFETY: `caller` and, if given, `partner` hold references, so both
         // domains are alive for the call; NULL means any source. The XSM
@@ -256,24 +262,28 @@ impl Platform for Xen {
     }
 
     fn xsm_v4v_send(&self, src: &Domain, dst: &Domain) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::xsm_v4v_send", "the XSM policy's locks");
         // SAFETY: Both hold references, so both domains are alive for the
         // call; the XSM hook only reads them.
         errno(unsafe { b::rust_hv_xsm_v4v_send(src.ptr().cast_const(), dst.ptr().cast_const()) })
     }
 
     fn xsm_v4v_firewall(&self, caller: &Domain) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::xsm_v4v_firewall", "the XSM policy's locks");
         // SAFETY: `caller` holds a reference, so the domain is alive for the
         // call; the XSM hook only reads it.
         errno(unsafe { b::rust_hv_xsm_v4v_firewall(caller.ptr().cast_const()) })
     }
 
     fn xsm_sshm_regions(&self, caller: &Domain) -> Result<(), Errno> {
+        lockdep::forbid_held("Platform::xsm_sshm_regions", "the XSM policy's locks");
         // SAFETY: `caller` holds a reference, so the domain is alive for the
         // call; the XSM hook only reads it.
         errno(unsafe { b::rust_hv_xsm_sshm_regions(caller.ptr().cast_const()) })
     }
 
     fn send_virq(&self, d: &Domain, virq: u32) {
+        lockdep::forbid_held("Platform::send_virq", "the target's event-channel locks");
         // SAFETY: `d` is alive; Xen checks the VIRQ number.
         unsafe { b::rust_hv_send_virq(d.ptr(), virq) }
     }
