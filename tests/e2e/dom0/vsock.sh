@@ -385,7 +385,9 @@ vs_reload() {
     [ $v_rc != 0 ] && echo "$VS_OUT" | grep -q "can't unload module 'xen_v4v_vsock'" ||
         v_err="$v_err rmmod under a connection: rc $v_rc $VS_OUT"
     vs_wait vsock-c "$v_hold" 60 || v_err="$v_err held connection: $(vs_out vsock-c "$v_hold")"
-    vs_do vsock-c 120 "for i in 1 2; do rmmod xen_v4v_vsock && insmod /lib/modules/xen_v4v_vsock.ko connect_timeout_ms=30000 && vsock-stream send $b 5009 100000 || echo round \$i failed; done"
+    # A closed socket lingers until its close handshake ends (af_vsock
+    # waits up to 8 s for the peer), holding the module: rmmod is retried.
+    vs_do vsock-c 120 "for i in 1 2; do n=0; until rmmod xen_v4v_vsock 2>/dev/null; do n=\$((n + 1)); [ \$n -lt 15 ] || break; sleep 1; done; [ \$n -lt 15 ] && insmod /lib/modules/xen_v4v_vsock.ko connect_timeout_ms=30000 && vsock-stream send $b 5009 100000 || echo round \$i failed; done"
     echo "$VS_OUT" | grep -q 'failed' && v_err="$v_err $(echo "$VS_OUT" | tr '\n' '|')"
     vs_wait vsock-b "$v_l" 30 || v_err="$v_err listener: $(vs_out vsock-b "$v_l" | tail -n 1)"
     v_n=$(vs_out vsock-b "$v_l" | grep -c '^recv .* end=eof')
@@ -420,7 +422,8 @@ run_vsock_scenarios() {
     for v_g in $(xl list | awk 'NR > 1 && $1 ~ /^vsock-/ { print $1 }'); do xl destroy "$v_g"; done
     v_err=""
     wait_for 10 v4v_no_zombie vsock-none || v_err="domains left: $(xl list | awk 'NR > 1 { print $1 "/" $5 }' | tr '\n' ' ')"
-    rmmod xen_v4v_vsock || v_err="$v_err dom0 rmmod failed"
+    # Sockets closed last linger until their close handshake ends.
+    wait_for 15 rmmod xen_v4v_vsock || v_err="$v_err dom0 rmmod failed"
     v_r=$(v4v_info nr_rings)
     [ "$v_r" = 0 ] || v_err="$v_err dom0 nr_rings=$v_r after rmmod"
     xen-v4v fw-list | grep -q "^0 rules" || v_err="$v_err firewall rules left"
