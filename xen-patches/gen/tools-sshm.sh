@@ -34,7 +34,10 @@ Adds the toolstack side of XEN_DOMCTL_static_shm:
   domain runs, every region is attached with create-or-open, which the
   hypervisor does atomically, so racing creates are safe.  On failure the
   attachments made are removed and the create fails with the hypervisor's
-  error explained.  Nothing is kept in xenstore and destroy needs no step:
+  error explained.  Each attachment is then published for the guest, in
+  one transaction, read-only under its home directory
+  (static_shm/<id>/{begin,size,offset,prot}), so that it can find its
+  regions by name; the keys go with the domain.  Destroy needs no step:
   the hypervisor is the only source of truth and detaches dying domains.
 - xl: sshm-list and sshm-unlink, and the xl.cfg(5) and xl(1) text.
 - xen-v4v: the control domain's V4V statistics and firewall rules
