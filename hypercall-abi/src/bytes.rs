@@ -69,7 +69,7 @@ pub trait Wire: Sized {
 
 /// Implements [`Wire`] for a `#[repr(C)]` struct from its field list, and
 /// gives it `SIZE`, `to_bytes()` and `from_bytes()`; each field's kind is
-/// `u16`, `i16`, `u32`, `u64`, `bytes` (a byte array), `u16s`/`u64s`
+/// `u16`, `i16`, `u32`, `i32`, `u64`, `bytes` (a byte array), `u16s`/`u64s`
 /// (arrays of integers) or `nested` (a struct that is itself [`Wire`]).
 /// Every ABI struct, ours and the Xen ones the simulator stands in for,
 /// goes through it: none is serialised at literal offsets by hand.
@@ -110,6 +110,7 @@ macro_rules! wire {
     (@w $w:ident, $o:expr, $v:expr, u16) => { $w.u16($o, $v) };
     (@w $w:ident, $o:expr, $v:expr, i16) => { $w.u16($o, u16::from_ne_bytes($v.to_ne_bytes())) };
     (@w $w:ident, $o:expr, $v:expr, u32) => { $w.u32($o, $v) };
+    (@w $w:ident, $o:expr, $v:expr, i32) => { $w.u32($o, u32::from_ne_bytes($v.to_ne_bytes())) };
     (@w $w:ident, $o:expr, $v:expr, u64) => { $w.u64($o, $v) };
     (@w $w:ident, $o:expr, $v:expr, bytes) => { $w.bytes($o, &$v) };
     (@w $w:ident, $o:expr, $v:expr, u16s) => {
@@ -122,6 +123,7 @@ macro_rules! wire {
     (@r $r:ident, $o:expr, u16) => { $r.u16($o) };
     (@r $r:ident, $o:expr, i16) => { i16::from_ne_bytes($r.u16($o).to_ne_bytes()) };
     (@r $r:ident, $o:expr, u32) => { $r.u32($o) };
+    (@r $r:ident, $o:expr, i32) => { i32::from_ne_bytes($r.u32($o).to_ne_bytes()) };
     (@r $r:ident, $o:expr, u64) => { $r.u64($o) };
     (@r $r:ident, $o:expr, bytes) => { $r.array($o) };
     (@r $r:ident, $o:expr, u16s) => { core::array::from_fn(|i| $r.u16($o + 2 * i)) };

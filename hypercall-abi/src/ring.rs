@@ -146,13 +146,19 @@ impl<M: RingMemory> RingReader<M> {
     /// The next message's header, without consuming it.
     pub fn peek(&self) -> Result<Option<MsgHeader>, RingError> {
         let used = self.pending_bytes()?;
+        self.header_at(self.rx, used)
+    }
+
+    /// The header of the message at `rx` with `used` published bytes from
+    /// there on, checked against them.
+    fn header_at(&self, rx: u32, used: u32) -> Result<Option<MsgHeader>, RingError> {
         if used == 0 {
             return Ok(None);
         }
         // `rx` is slot-aligned and below `len`: the header's 16 bytes are
         // contiguous.
         let mut b = [0u8; 16];
-        self.mem.read(RING_HEADER_BYTES as usize + self.rx as usize, &mut b)?;
+        self.mem.read(RING_HEADER_BYTES as usize + rx as usize, &mut b)?;
         let h = MsgHeader::read(&b);
         match message_bytes(h.len) {
             Some(n) if n <= used => Ok(Some(h)),
@@ -160,20 +166,70 @@ impl<M: RingMemory> RingReader<M> {
         }
     }
 
-    /// Takes the next message, copying its payload into `buf[..len]`, and
-    /// advances `rx_ptr` past it. `Ok(None)` when the ring is empty.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, RingError> {
-        let Some(h) = self.peek()? else { return Ok(None) };
+    /// Copies the payload of the message at `rx` (header `h`) into
+    /// `buf[..h.len]`.
+    fn payload_at(&self, rx: u32, h: &MsgHeader, buf: &mut [u8]) -> Result<(), RingError> {
         let n = h.len as usize;
         if buf.len() < n {
             return Err(RingError::BufferTooSmall { needed: n });
         }
-        let off = (self.rx + SLOT_BYTES) % self.len;
+        let off = (rx + SLOT_BYTES) % self.len;
         let first = core::cmp::min(n, (self.len - off) as usize);
         self.mem.read(RING_HEADER_BYTES as usize + off as usize, &mut buf[..first])?;
         if first < n {
             self.mem.read(RING_HEADER_BYTES as usize, &mut buf[first..n])?;
         }
+        Ok(())
+    }
+
+    /// Takes up to `max` messages in one pass, as a batch of sends left
+    /// them: `tx_ptr` is read once, each message's payload is copied into
+    /// `buf` and handed to `f` with its header, and `rx_ptr` is written
+    /// once at the end, so the space of the whole batch is freed with one
+    /// store. Stops early at the end of the published data, or at a
+    /// message that is corrupt or larger than `buf`: that is an error only
+    /// if it is the first (nothing consumed); otherwise the messages before
+    /// it are consumed and the next call reports it. Returns the number of
+    /// messages taken (0: the ring is empty).
+    pub fn recv_batch(
+        &mut self,
+        buf: &mut [u8],
+        max: usize,
+        mut f: impl FnMut(&Received, &[u8]),
+    ) -> Result<usize, RingError> {
+        let mut used = self.pending_bytes()?;
+        let mut rx = self.rx;
+        let mut taken = 0;
+        while taken < max {
+            let step = self.header_at(rx, used).and_then(|h| match h {
+                Some(h) => self.payload_at(rx, &h, buf).map(|()| Some(h)),
+                None => Ok(None),
+            });
+            let h = match step {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) if taken == 0 => return Err(e),
+                Err(_) => break,
+            };
+            f(&Received { header: h }, &buf[..h.len as usize]);
+            // `header_at` checked that the message fits in `used`.
+            let bytes = message_bytes(h.len).ok_or(RingError::Corrupt)?;
+            rx = ((rx as u64 + bytes as u64) % self.len as u64) as u32;
+            used -= bytes;
+            taken += 1;
+        }
+        if taken > 0 {
+            self.rx = rx;
+            self.mem.write(HDR_RX, &self.rx.to_ne_bytes())?;
+        }
+        Ok(taken)
+    }
+
+    /// Takes the next message, copying its payload into `buf[..len]`, and
+    /// advances `rx_ptr` past it. `Ok(None)` when the ring is empty.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<Received>, RingError> {
+        let Some(h) = self.peek()? else { return Ok(None) };
+        self.payload_at(self.rx, &h, buf)?;
         self.consume(&h)?;
         Ok(Some(Received { header: h }))
     }
@@ -241,6 +297,51 @@ mod tests {
         let m = r.recv(&mut buf).unwrap().unwrap();
         assert_eq!((m.header.len, &buf[..30]), (30, &[3u8; 30][..]));
         assert_eq!(r.recv(&mut buf), Ok(None));
+        assert_eq!(r.rx_ptr(), tx);
+    }
+
+    #[test]
+    fn batch_read_publishes_rx_once() {
+        /// Counts the writes of `rx_ptr`.
+        struct Counting<'a>(&'a mut [u8], usize);
+        impl RingMemory for Counting<'_> {
+            fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), RingError> {
+                self.0.read(offset, buf)
+            }
+            fn write(&mut self, offset: usize, buf: &[u8]) -> Result<(), RingError> {
+                self.1 += usize::from(offset == HDR_RX);
+                self.0.write(offset, buf)
+            }
+        }
+        let mut ring = [0u8; 64 + LEN as usize];
+        prepare(&mut ring[..], LEN, 0).unwrap();
+        let mut tx = 0;
+        put(&mut ring, &mut tx, &[1; 8], 1); // 32 bytes
+        put(&mut ring, &mut tx, &[2; 20], 2); // 48 bytes
+        put(&mut ring, &mut tx, &[3; 4], 3); // 32 bytes, tx = 112
+        let mut r = RingReader::new(Counting(&mut ring[..], 0), LEN).unwrap();
+        let mut seen = [0u32; 4];
+        let mut n = 0;
+        let mut buf = [0u8; 64];
+        let got = r.recv_batch(&mut buf, 8, |m, p| {
+            assert!(p.iter().all(|&b| b as u32 == m.header.msg_type));
+            seen[n] = m.header.msg_type;
+            n += 1;
+        });
+        assert_eq!(got, Ok(3));
+        assert_eq!(&seen[..3], &[1, 2, 3]);
+        assert_eq!(r.memory().1, 1, "rx_ptr written once for the batch");
+        assert_eq!(r.rx_ptr(), 112);
+        assert_eq!(r.recv_batch(&mut buf, 8, |_, _| panic!("empty")), Ok(0));
+        assert_eq!(r.memory().1, 1, "nothing taken, nothing written");
+        // `max` bounds it; a message larger than the buffer stops it after
+        // the ones before (consumed), and is the error of the next call.
+        put(&mut ring, &mut tx, &[4; 8], 4); // header at 112, wraps
+        put(&mut ring, &mut tx, &[5; 40], 5);
+        let mut r = RingReader::new(&mut ring[..], LEN).unwrap();
+        assert_eq!(r.recv_batch(&mut buf[..16], 1, |m, _| assert_eq!(m.header.msg_type, 4)), Ok(1));
+        assert_eq!(r.recv_batch(&mut buf[..16], 8, |_, _| {}), Err(RingError::BufferTooSmall { needed: 40 }));
+        assert_eq!(r.recv_batch(&mut buf, 8, |m, _| assert_eq!(m.header.msg_type, 5)), Ok(1));
         assert_eq!(r.rx_ptr(), tx);
     }
 

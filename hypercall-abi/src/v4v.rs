@@ -15,6 +15,44 @@
 //! | `OP_FW_ADD` | `*FwRule` | position | 0 | 0 |
 //! | `OP_FW_DEL` | `*FwRule` | 0 | 0 | 0 |
 //! | `OP_FW_LIST` | `*FwRule` array (OUT) | first index | capacity | 0 |
+//! | `OP_SENDV_BATCH` | `*BatchEnt` array (IN, `status` OUT) | `*Iov` array | number of entries | number of iovs |
+//!
+//! # Batched sends
+//!
+//! `OP_SENDV_BATCH` carries up to [`BATCH_MAX`] messages, to one ring or
+//! several, in one hypercall: entry `i` is a [`SendAddr`], a message type
+//! and `niov` iovs starting at `iov_first` in the batch's one iov array (at
+//! most [`BATCH_IOVS_MAX`] iovs). Both arrays are copied into Xen once and
+//! every entry is checked before anything is sent: a malformed entry fails
+//! the whole call with the errno `OP_SENDV` would give for it (and
+//! `-EINVAL` for an iov range outside the array), nothing sent, nothing
+//! written back.
+//!
+//! Then the messages are sent in array order, each exactly as `OP_SENDV`
+//! sends it (so whole or not at all, and in order per ring), until one is
+//! not sent (its ring is full: `-EAGAIN`; absent, refused, too small for it
+//! ...). The batch stops there. The result is the number of messages sent;
+//! if that is none, the error of the first. Each entry processed gets its
+//! `status` written back: the payload bytes sent, or the `-errno` of the
+//! message that stopped the batch; entries after it are not touched. The
+//! result is authoritative (a fault writing `status` back does not change
+//! it: messages sent stay sent).
+//!
+//! When every payload of a batch lies within 8 KiB of the sender's memory
+//! that is readable, Xen copies that range in once at the first step and
+//! sends the messages from its copy (one guest copy for all the payloads
+//! instead of one per message); otherwise each payload is copied when its
+//! message is sent, and a fault stops the batch at that message
+//! (`-EFAULT`). Either way a payload is read once.
+//!
+//! A batch is preemptible as `OP_SENDV` is: after 64 KiB of payload in a
+//! step (`rust_hv::v4v::SEND_STEP_BYTES_MAX`), or when Xen must preempt, it keeps its progress and
+//! returns through a continuation (same arguments); a large message in it
+//! is copied in bounded steps as `OP_SENDV` copies one. Wake-ups
+//! (`VIRQ_V4V`) are raised once per domain per hypercall step, so a batch
+//! that runs in one step raises at most one per destination, whatever the
+//! number of messages. One preemptible send (`OP_SENDV` or a batch) per
+//! domain is in progress at a time (`-EBUSY` for another).
 
 use core::mem::{offset_of, size_of};
 
@@ -42,6 +80,8 @@ pub const OP_FW_ADD: u32 = 6;
 pub const OP_FW_DEL: u32 = 7;
 /// List firewall rules (control domain only).
 pub const OP_FW_LIST: u32 = 8;
+/// Send several messages in one hypercall (see "Batched sends" above).
+pub const OP_SENDV_BATCH: u32 = 9;
 
 /// `RingHeader::magic`.
 pub const RING_MAGIC: u64 = 0xa822_f72b_b0b9_d8cc;
@@ -69,6 +109,10 @@ pub const NOTIFY_ENTRIES_MAX: u32 = 256;
 pub const PENDING_PER_RING_MAX: u32 = 32;
 /// Most firewall rules.
 pub const FW_RULES_MAX: u32 = 256;
+/// Most messages in one `OP_SENDV_BATCH`.
+pub const BATCH_MAX: u32 = 64;
+/// Most iovs in one `OP_SENDV_BATCH`'s iov array.
+pub const BATCH_IOVS_MAX: u32 = 128;
 
 /// "Any domain" in a ring id's partner or a firewall rule.
 pub const DOMID_ANY: u16 = crate::types::DomId::INVALID.0;
@@ -182,6 +226,23 @@ pub struct SendAddr {
     pub src: Addr,
     /// Destination ring's (domain, port).
     pub dst: Addr,
+}
+
+/// `struct xen_v4v_batch_ent`: one message of an `OP_SENDV_BATCH`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct BatchEnt {
+    /// Source and destination, as `OP_SENDV`'s arg1.
+    pub addr: SendAddr,
+    /// The message's first iov in the batch's iov array.
+    pub iov_first: u32,
+    /// Its iovs: `1..=IOV_MAX`.
+    pub niov: u32,
+    /// The message type.
+    pub msg_type: u32,
+    /// OUT: payload bytes sent, or the `-errno` of the message that stopped
+    /// the batch. Ignored on input.
+    pub status: i32,
 }
 
 /// `struct xen_v4v_register_ring`: register's arg1.
@@ -332,6 +393,7 @@ pin!(RingHeader, 64, u64, [magic = 0, id = 8, len = 16, rx_ptr = 20, tx_ptr = 24
 pin!(MsgHeader, 16, u32, [len = 0, msg_type = 4, source = 8]);
 pin!(Iov, 16, u64, [base = 0, len = 8, pad = 12]);
 pin!(SendAddr, 16, u32, [src = 0, dst = 8]);
+pin!(BatchEnt, 32, u32, [addr = 0, iov_first = 16, niov = 20, msg_type = 24, status = 28]);
 pin!(RegisterRing, 16, u32, [port = 0, partner = 4, pad = 6, len = 8, pad2 = 12]);
 pin!(UnregisterRing, 8, u32, [port = 0, partner = 4, pad = 6]);
 pin!(RingDataEnt, 24, u32, [ring = 0, flags = 8, pad = 10, space_required = 12, max_message_size = 16, pad2 = 20]);
@@ -438,6 +500,39 @@ impl SendAddr {
     }
 }
 
+impl BatchEnt {
+    /// Checks the addresses' padding and the iov count (`-EINVAL` for 0,
+    /// `-E2BIG` above [`IOV_MAX`]), and that the iovs lie inside a batch
+    /// iov array of `niov_total` (`-EINVAL`). `status` is output only.
+    pub fn validate(&self, niov_total: u32) -> Result<(), Errno> {
+        self.addr.validate()?;
+        if self.niov == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if self.niov > IOV_MAX {
+            return Err(Errno::E2BIG);
+        }
+        match self.iov_first.checked_add(self.niov) {
+            Some(end) if end <= niov_total => Ok(()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// Checks `OP_SENDV_BATCH`'s counts: entries `1..=BATCH_MAX`, iovs
+/// `1..=BATCH_IOVS_MAX` (`-EINVAL` for 0, `-E2BIG` above the maximum).
+pub fn validate_batch_counts(nent: u64, niov: u64) -> Result<(), Errno> {
+    for (n, max) in [(nent, BATCH_MAX), (niov, BATCH_IOVS_MAX)] {
+        if n == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if n > u64::from(max) {
+            return Err(Errno::E2BIG);
+        }
+    }
+    Ok(())
+}
+
 impl RingData {
     /// Checks padding and the entry count (`-E2BIG` above
     /// [`NOTIFY_ENTRIES_MAX`]).
@@ -479,6 +574,7 @@ wire!(RingHeader { magic: u64, id: nested, len: u32, rx_ptr: u32, tx_ptr: u32, f
 wire!(MsgHeader { len: u32, msg_type: u32, source: nested });
 wire!(Iov { base: u64, len: u32, pad: u32 });
 wire!(SendAddr { src: nested, dst: nested });
+wire!(BatchEnt { addr: nested, iov_first: u32, niov: u32, msg_type: u32, status: i32 });
 wire!(RegisterRing { port: u32, partner: u16, pad: u16, len: u32, pad2: u32 });
 wire!(UnregisterRing { port: u32, partner: u16, pad: u16 });
 wire!(RingDataEnt { ring: nested, flags: u16, pad: u16, space_required: u32, max_message_size: u32, pad2: u32 });
@@ -518,6 +614,27 @@ mod tests {
         }
         assert_eq!(RegisterRing { pad: 1, ..ok }.validate(), Err(Errno::EINVAL));
         assert_eq!(RegisterRing { pad2: 1, ..ok }.validate(), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn batch_validation() {
+        let ok = BatchEnt { iov_first: 2, niov: 2, ..Default::default() };
+        assert_eq!(ok.validate(4), Ok(()));
+        assert_eq!(ok.validate(3), Err(Errno::EINVAL), "iovs past the array");
+        assert_eq!(BatchEnt { niov: 0, ..ok }.validate(4), Err(Errno::EINVAL));
+        assert_eq!(BatchEnt { niov: IOV_MAX + 1, iov_first: 0, ..ok }.validate(100), Err(Errno::E2BIG));
+        assert_eq!(BatchEnt { iov_first: u32::MAX, ..ok }.validate(4), Err(Errno::EINVAL), "wraps");
+        let mut bad = ok;
+        bad.addr.dst.pad = 1;
+        assert_eq!(bad.validate(4), Err(Errno::EINVAL));
+        assert_eq!(BatchEnt { status: -11, ..ok }.validate(4), Ok(()), "status is output only");
+        assert_eq!(validate_batch_counts(1, 1), Ok(()));
+        assert_eq!(validate_batch_counts(BATCH_MAX as u64, BATCH_IOVS_MAX as u64), Ok(()));
+        assert_eq!(validate_batch_counts(0, 1), Err(Errno::EINVAL));
+        assert_eq!(validate_batch_counts(1, 0), Err(Errno::EINVAL));
+        assert_eq!(validate_batch_counts(BATCH_MAX as u64 + 1, 1), Err(Errno::E2BIG));
+        assert_eq!(validate_batch_counts(1, BATCH_IOVS_MAX as u64 + 1), Err(Errno::E2BIG));
+        assert_eq!(validate_batch_counts(1 << 40, 1), Err(Errno::E2BIG));
     }
 
     #[test]

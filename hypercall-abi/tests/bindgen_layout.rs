@@ -95,6 +95,9 @@ fn rust_layouts() -> BTreeMap<String, Layout> {
     rust_layout!(m, "xen_v4v_msg_hdr", v4v::MsgHeader, { "len" => len, "msg_type" => msg_type, "source" => source });
     rust_layout!(m, "xen_v4v_iov", v4v::Iov, { "base" => base, "len" => len, "pad" => pad });
     rust_layout!(m, "xen_v4v_send_addr", v4v::SendAddr, { "src" => src, "dst" => dst });
+    rust_layout!(m, "xen_v4v_batch_ent", v4v::BatchEnt, {
+        "addr" => addr, "iov_first" => iov_first, "niov" => niov, "msg_type" => msg_type, "status" => status,
+    });
     rust_layout!(m, "xen_v4v_register_ring", v4v::RegisterRing, {
         "port" => port, "partner" => partner, "pad" => pad, "len" => len, "pad2" => pad2,
     });
@@ -165,7 +168,7 @@ fn constants_agree() {
         .header_contents("all.h", "#include \"sshm.h\"\n#include \"v4v.h\"\n")
         .clang_arg(format!("-I{}", dir.join("tests/c").display()))
         .clang_arg(format!("-I{}", dir.join("include/public").display()))
-        .allowlist_var("XEN_SSHM_.*|V4V_.*")
+        .allowlist_var("XEN_SSHM_.*|V4V_.*|V4VOP_.*")
         .generate()
         .expect("bindgen runs")
         .to_string();
@@ -180,6 +183,7 @@ fn constants_agree() {
     assert_eq!(value("XEN_SSHM_REGIONS_MAX"), sshm::REGIONS_MAX as u64);
     assert_eq!(value("XEN_SSHM_ATTACHMENTS_PER_DOMAIN_MAX"), sshm::ATTACHMENTS_PER_DOMAIN_MAX as u64);
     assert_eq!(value("XEN_SSHM_LIST_ENTRIES_MAX"), sshm::LIST_ENTRIES_MAX as u64);
+    assert_eq!(value("V4VOP_sendv"), v4v::OP_SENDV as u64);
     assert_eq!(value("V4V_SLOT_BYTES"), v4v::SLOT_BYTES as u64);
     assert_eq!(value("V4V_RING_LEN_MAX"), v4v::RING_LEN_MAX as u64);
     assert_eq!(value("V4V_RINGS_PER_DOMAIN_MAX"), v4v::RINGS_PER_DOMAIN_MAX as u64);
@@ -187,6 +191,9 @@ fn constants_agree() {
     assert_eq!(value("V4V_NOTIFY_ENTRIES_MAX"), v4v::NOTIFY_ENTRIES_MAX as u64);
     assert_eq!(value("V4V_PENDING_PER_RING_MAX"), v4v::PENDING_PER_RING_MAX as u64);
     assert_eq!(value("V4V_FW_RULES_MAX"), v4v::FW_RULES_MAX as u64);
+    assert_eq!(value("V4V_BATCH_MAX"), v4v::BATCH_MAX as u64);
+    assert_eq!(value("V4V_BATCH_IOVS_MAX"), v4v::BATCH_IOVS_MAX as u64);
+    assert_eq!(value("V4VOP_sendv_batch"), v4v::OP_SENDV_BATCH as u64);
 }
 
 /// Compiles the public headers with clang as a 64-bit and as a 32-bit

@@ -32,6 +32,7 @@
 #define V4VOP_fw_add            6 /* rule, position                        */
 #define V4VOP_fw_del            7 /* rule                                  */
 #define V4VOP_fw_list           8 /* rule array (OUT), first, capacity     */
+#define V4VOP_sendv_batch       9 /* batch_ent array, iov array, nent, niov */
 
 #define V4V_RING_MAGIC          0xa822f72bb0b9d8ccULL
 #define V4V_SLOT_BYTES          16
@@ -45,6 +46,8 @@
 #define V4V_NOTIFY_ENTRIES_MAX  256
 #define V4V_PENDING_PER_RING_MAX 32
 #define V4V_FW_RULES_MAX        256
+#define V4V_BATCH_MAX           64
+#define V4V_BATCH_IOVS_MAX      128
 
 #define V4V_DOMID_ANY           DOMID_INVALID
 #define V4V_PORT_ANY            0xffffffffU
@@ -117,6 +120,30 @@ struct xen_v4v_send_addr {
 };
 typedef struct xen_v4v_send_addr xen_v4v_send_addr_t;
 DEFINE_XEN_GUEST_HANDLE(xen_v4v_send_addr_t);
+
+/*
+ * V4VOP_sendv_batch: up to V4V_BATCH_MAX messages in one hypercall.  Entry i
+ * is sent as V4VOP_sendv would send it, with the niov iovs that start at
+ * iov_first in the batch's one iov array (at most V4V_BATCH_IOVS_MAX).
+ * Every entry is checked before anything is sent (a malformed one fails the
+ * call, nothing sent).  Messages go in array order, each whole or not at
+ * all, until one is not sent (-EAGAIN: its ring is full, or any error of
+ * V4VOP_sendv); the batch stops there.  Returns the number of messages sent,
+ * or, if none was, the error of the first.  status is written back for each
+ * entry processed: payload bytes sent, or the -errno that stopped the batch.
+ * Payloads that all lie within 8 KiB of readable memory are copied in once
+ * at the first step.  Preemptible (a continuation with the same arguments);
+ * VIRQ_V4V is raised at most once per destination domain per hypercall step.
+ */
+struct xen_v4v_batch_ent {
+    xen_v4v_send_addr_t addr;
+    uint32_t iov_first;         /* Index in the batch's iov array.     */
+    uint32_t niov;              /* 1..V4V_IOV_MAX                      */
+    uint32_t msg_type;
+    int32_t status;             /* OUT: bytes sent, or -errno.         */
+};
+typedef struct xen_v4v_batch_ent xen_v4v_batch_ent_t;
+DEFINE_XEN_GUEST_HANDLE(xen_v4v_batch_ent_t);
 
 struct xen_v4v_register_ring {
     uint32_t port;
@@ -209,6 +236,8 @@ _Static_assert(__builtin_offsetof(struct xen_v4v_ring, tx_ptr) == 24, "tx_ptr");
 _Static_assert(sizeof(struct xen_v4v_msg_hdr) == 16, "v4v msg hdr");
 _Static_assert(sizeof(struct xen_v4v_iov) == 16, "v4v iov");
 _Static_assert(sizeof(struct xen_v4v_send_addr) == 16, "v4v send addr");
+_Static_assert(sizeof(struct xen_v4v_batch_ent) == 32, "v4v batch ent");
+_Static_assert(__builtin_offsetof(struct xen_v4v_batch_ent, status) == 28, "status");
 _Static_assert(sizeof(struct xen_v4v_register_ring) == 16, "v4v register");
 _Static_assert(sizeof(struct xen_v4v_unregister_ring) == 8, "v4v unregister");
 _Static_assert(sizeof(struct xen_v4v_ring_data_ent) == 24, "v4v ring data ent");
