@@ -72,6 +72,7 @@
 //! | `ring.rs` | one registered ring: Xen's view of it and byte access to its pinned pages |
 //! | `register.rs` | `OP_REGISTER_RING`, `OP_UNREGISTER_RING` |
 //! | `send.rs` | `OP_SENDV`: reserve, copy in bounded steps, publish |
+//! | `batch.rs` | `OP_SENDV_BATCH`: several messages, each sent as `send.rs` sends one, one wake-up per domain per step |
 //! | `notify.rs` | `OP_NOTIFY` |
 //! | `info.rs` | `OP_INFO` |
 //! | `firewall.rs` | `OP_FW_ADD`, `OP_FW_DEL`, `OP_FW_LIST` and the rule match |
@@ -83,6 +84,7 @@
 //! [`V4V_TABLE`]: crate::locking::V4V_TABLE
 //! [`V4V_BUCKET`]: crate::locking::V4V_BUCKET
 
+mod batch;
 mod firewall;
 mod info;
 mod introspection;
@@ -96,7 +98,8 @@ mod teardown;
 use alloc::vec::Vec;
 
 use hypercall_abi::v4v::{
-    Wire, OP_FW_ADD, OP_FW_DEL, OP_FW_LIST, OP_INFO, OP_NOTIFY, OP_REGISTER_RING, OP_SENDV, OP_UNREGISTER_RING,
+    Wire, OP_FW_ADD, OP_FW_DEL, OP_FW_LIST, OP_INFO, OP_NOTIFY, OP_REGISTER_RING, OP_SENDV, OP_SENDV_BATCH,
+    OP_UNREGISTER_RING,
 };
 use hypercall_abi::{DomId, Errno, VIRQ_V4V};
 
@@ -169,6 +172,20 @@ struct SendArgs {
     msg_type: u64,
 }
 
+/// `OP_SENDV_BATCH`'s arguments. A continuation must carry exactly the
+/// same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BatchArgs {
+    /// Guest address of the `BatchEnt` array (`status` written back).
+    ents: u64,
+    /// Guest address of the `Iov` array.
+    iovs: u64,
+    /// Number of entries.
+    nent: u64,
+    /// Number of iovs.
+    niov: u64,
+}
+
 /// A `__HYPERVISOR_v4v_op` call with its arguments named, decoded once by
 /// the dispatcher (the argument table is in [`hypercall_abi::v4v`]). Every
 /// argument an op does not use must be zero (`-EINVAL`).
@@ -180,6 +197,7 @@ enum Op {
         ring: u64,
     },
     Sendv(SendArgs),
+    SendvBatch(BatchArgs),
     /// Guest address of the `RingData` (and its entries), or 0 to only
     /// re-read the caller's own rings.
     Notify {
@@ -217,6 +235,7 @@ impl Op {
         let op = match cmd {
             OP_REGISTER_RING => return Ok(Op::Register(RegisterArgs { ring: a0, gfns: a1, nr_gfns: a2, flags: a3 })),
             OP_SENDV => return Ok(Op::Sendv(SendArgs { addr: a0, iovs: a1, niov: a2, msg_type: a3 })),
+            OP_SENDV_BATCH => return Ok(Op::SendvBatch(BatchArgs { ents: a0, iovs: a1, nent: a2, niov: a3 })),
             OP_UNREGISTER_RING => (Op::Unregister { ring: a0 }, &args[1..]),
             OP_NOTIFY => (Op::Notify { ring_data: a0 }, &args[1..]),
             OP_INFO => (Op::Info { info: a0, ring_info: a1 }, &args[2..]),
@@ -293,6 +312,7 @@ impl<P: Platform> V4v<P> {
             Op::Register(a) => self.register(p, caller, a),
             Op::Unregister { ring } => self.unregister(p, caller, ring).map(|()| 0),
             Op::Sendv(a) => self.sendv(p, caller, a),
+            Op::SendvBatch(a) => self.sendv_batch(p, caller, a),
             Op::Notify { ring_data } => self.notify(p, caller, ring_data),
             Op::Info { info, ring_info } => self.info(p, caller, info, ring_info).map(|()| 0),
             Op::FwAdd { rule, pos } => self.fw_add(p, caller, rule, pos),

@@ -191,6 +191,16 @@ impl Ring {
         })
     }
 
+    /// Copies `data` (bytes Xen already holds) into the data area at data
+    /// offset `off` (wrapping, split at page boundaries).
+    pub fn copy_data_from_slice<P: Platform>(&self, p: &P, off: u32, data: &[u8]) {
+        self.for_each_piece(off, data.len(), |mfn, in_page, at, n| {
+            p.frame_write(mfn, in_page, &data[at..at + n]);
+            Ok(())
+        })
+        .unwrap_or(());
+    }
+
     /// Calls `f(mfn, offset in page, offset in the range, bytes)` for each
     /// page piece of `len` data bytes at data offset `off`, wrapping once at
     /// the end of the ring; stops at the first error.

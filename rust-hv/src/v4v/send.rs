@@ -23,10 +23,9 @@ use super::{guest_elem, id_of, read_guest, SendArgs, V4v, SEND_CHUNK_BYTES, SEND
 use crate::locking;
 use crate::platform::{Lock, Platform};
 
-/// A send in progress, kept in its sender's state between hypercall steps.
+/// A send in progress, kept in its sender's state between hypercall steps
+/// (by `OP_SENDV` on its own, or inside a parked batch).
 pub(crate) struct InFlight {
-    /// The hypercall's arguments: a re-issue must match them exactly.
-    args: SendArgs,
     generation: u64,
     token: u64,
     /// The iov array, copied from the guest once at the first step (the
@@ -49,6 +48,88 @@ pub(crate) struct InFlight {
     grant: u64,
     /// Times the copy started again (see [`SEND_RESTARTS_MAX`]).
     restarts: u32,
+}
+
+/// A checked message: its addresses (the source checked), type and iovs
+/// (checked, in Xen), and the total payload length.
+pub(super) struct Message {
+    pub addr: SendAddr,
+    pub msg_type: u32,
+    pub iovs: [Iov; IOV_MAX as usize],
+    pub niov: usize,
+    pub total: u32,
+}
+
+impl Message {
+    /// Checks the iovs (padding, the total's overflow and [`MSG_MAX`]) of
+    /// a message whose source was checked ([`check_source`]). At most
+    /// [`IOV_MAX`] iovs (the callers check the count first).
+    pub fn new(addr: SendAddr, msg_type: u32, src: &[Iov]) -> Result<Message, Errno> {
+        debug_assert!(!src.is_empty() && src.len() <= IOV_MAX as usize);
+        let mut iovs = [Iov::default(); IOV_MAX as usize];
+        let mut total: u32 = 0;
+        for (slot, iov) in iovs.iter_mut().zip(src) {
+            iov.validate()?;
+            total = total.checked_add(iov.len).ok_or(Errno::EOVERFLOW)?;
+            *slot = *iov;
+        }
+        if total > MSG_MAX {
+            return Err(Errno::EMSGSIZE);
+        }
+        Ok(Message { addr, msg_type, iovs, niov: src.len(), total })
+    }
+}
+
+/// Checks a send address's padding and that its source names the caller
+/// (or `DOMID_SELF`): the source is never taken from the guest (`-EPERM`).
+pub(super) fn check_source(me: DomId, sa: &SendAddr) -> Result<(), Errno> {
+    sa.validate()?;
+    if sa.src.domain != me.0 && sa.src.domain != DomId::SELF_.0 {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
+}
+
+/// A range of the sender's memory that Xen copied in beforehand (a batch's
+/// payloads, read with one guest copy): payload bytes inside it are taken
+/// from here instead of being copied from the guest one message at a time.
+pub(super) struct Window<'a> {
+    /// Guest address of `bytes[0]`.
+    pub base: u64,
+    pub bytes: &'a [u8],
+}
+
+impl Window<'_> {
+    /// The `n` bytes at guest address `addr`, if the window holds them all.
+    fn get(&self, addr: u64, n: usize) -> Option<&[u8]> {
+        let off = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        self.bytes.get(off..off.checked_add(n)?)
+    }
+}
+
+/// One hypercall step's copy budget, shared by the messages of a batch,
+/// and where their payloads may already be.
+pub(super) struct StepBudget<'a> {
+    /// Payload bytes copied in this step (against [`SEND_STEP_BYTES_MAX`]).
+    pub bytes: usize,
+    pub window: Option<&'a Window<'a>>,
+}
+
+/// What [`V4v::deliver`] did with a send.
+#[expect(clippy::large_enum_variant, reason = "moved once per step, as a parked send always was; no allocation")]
+pub(super) enum Delivery {
+    /// Published whole: its payload bytes.
+    Sent(u32),
+    /// The step's budget ran out first: the reservation is released, the
+    /// send is to be parked and resumed.
+    Preempted(InFlight),
+}
+
+/// The preemptible send a domain has parked between hypercall steps (at
+/// most one), with the arguments its re-issue must match exactly.
+pub(crate) enum Parked {
+    Sendv { args: SendArgs, f: InFlight },
+    Batch(super::batch::Batch),
 }
 
 /// What a resumed send found when it asked for its reservation again.
@@ -86,7 +167,10 @@ impl<P: Platform> V4v<P> {
         // A continuation of this domain's send in progress?
         let resumed = self.table.with(|t| match t.dom(me) {
             Some(d) => match &d.in_flight {
-                Some(f) if f.args == args => Ok(d.in_flight.take()),
+                Some(Parked::Sendv { args: a, .. }) if *a == args => match d.in_flight.take() {
+                    Some(Parked::Sendv { f, .. }) => Ok(Some(f)),
+                    _ => Ok(None),
+                },
                 // One preemptible send per domain at a time.
                 Some(_) => Err(Errno::EBUSY),
                 None => Ok(None),
@@ -97,7 +181,11 @@ impl<P: Platform> V4v<P> {
             Some(f) => f,
             None => self.send_start(p, caller, me, args)?,
         };
-        self.send_steps(p, caller, me, f)
+        let mut step = StepBudget { bytes: 0, window: None };
+        match self.deliver(p, caller, me, f, &mut step, &mut |d| self.virq(p, d))? {
+            Delivery::Sent(total) => Ok(i64::from(total)),
+            Delivery::Preempted(f) => self.park(p, caller, me, Parked::Sendv { args, f }),
+        }
     }
 
     /// Checks everything, copies the iov array once and reserves the space.
@@ -105,11 +193,7 @@ impl<P: Platform> V4v<P> {
         locking::assert_unlocked(p);
         let guest = ArgsCopy::new(p, caller, &args)?;
         let sa: SendAddr = guest.read(p, caller, args.addr)?;
-        sa.validate()?;
-        // The source is never taken from the guest: it may only name itself.
-        if sa.src.domain != me.0 && sa.src.domain != DomId::SELF_.0 {
-            return Err(Errno::EPERM);
-        }
+        check_source(me, &sa)?;
         let niov = args.niov;
         if niov == 0 {
             return Err(Errno::EINVAL);
@@ -118,35 +202,46 @@ impl<P: Platform> V4v<P> {
             return Err(Errno::E2BIG);
         }
         let msg_type = u32::try_from(args.msg_type).map_err(|_| Errno::EINVAL)?;
+        // The policy decides once the destination is known, before the iov
+        // array is read or any payload copied (the array's bytes may be in
+        // `guest` already, unread).
+        self.check_destination(p, caller, &sa)?;
 
+        let mut iovs = [Iov::default(); IOV_MAX as usize];
+        for (i, slot) in iovs.iter_mut().enumerate().take(niov as usize) {
+            let addr = guest_elem(args.iovs, i, Iov::SIZE)?;
+            *slot = guest.read(p, caller, addr)?;
+        }
+        let msg = Message::new(sa, msg_type, &iovs[..niov as usize])?;
+        self.reserve(p, caller, me, &msg)
+    }
+
+    /// Whether `caller` may send to the destination of `sa` now: a real,
+    /// live domain (`-ESRCH`) that the policy lets it send to. No lock is
+    /// held; a resumed send was allowed at its first step.
+    pub(super) fn check_destination(&self, p: &P, caller: &P::Domain, sa: &SendAddr) -> Result<(), Errno> {
+        locking::assert_unlocked(p);
         let dst = DomId(sa.dst.domain);
         if !dst.is_real() {
             return Err(Errno::ESRCH);
         }
-        {
-            let dd = p.domain(dst)?;
-            if p.domain_info(&dd).dying {
-                return Err(Errno::ESRCH);
-            }
-            // The policy decides once the destination is known, before the
-            // iov array is read or any payload copied (Argo: `xsm_argo_send`;
-            // the array's bytes may be in `guest` already, unread). A
-            // resumed send was allowed at its first step. No lock is held.
-            p.xsm_v4v_send(caller, &dd)?;
+        let dd = p.domain(dst)?;
+        if p.domain_info(&dd).dying {
+            return Err(Errno::ESRCH);
         }
+        // Argo: `xsm_argo_send`.
+        p.xsm_v4v_send(caller, &dd)
+    }
 
-        let mut iovs = [Iov::default(); IOV_MAX as usize];
-        let mut total: u32 = 0;
-        for (i, slot) in iovs.iter_mut().enumerate().take(niov as usize) {
-            let addr = guest_elem(args.iovs, i, Iov::SIZE)?;
-            let iov: Iov = guest.read(p, caller, addr)?;
-            iov.validate()?;
-            total = total.checked_add(iov.len).ok_or(Errno::EOVERFLOW)?;
-            *slot = iov;
-        }
-        if total > MSG_MAX {
-            return Err(Errno::EMSGSIZE);
-        }
+    /// Finds the ring of a checked message (`-ECONNREFUSED` if there is
+    /// none or the firewall refuses) and reserves the whole message's space
+    /// in it: a send that `Self::deliver` then copies and publishes.
+    /// `-EAGAIN` (the sender queued as a waiter) if it does not fit now,
+    /// `-EMSGSIZE` if it never can.
+    pub(super) fn reserve(&self, p: &P, caller: &P::Domain, me: DomId, msg: &Message) -> Result<InFlight, Errno> {
+        let sa = &msg.addr;
+        let dst = DomId(sa.dst.domain);
+        let total = msg.total;
         // Cannot overflow: MSG_MAX is far below u32::MAX.
         let bytes = message_bytes(total).ok_or(Errno::EMSGSIZE)?;
 
@@ -163,7 +258,8 @@ impl<P: Platform> V4v<P> {
             Ok((generation, token))
         })?;
 
-        let hdr = MsgHeader { len: total, msg_type, source: Addr { port: sa.src.port, domain: me.0, pad: 0 } };
+        let hdr =
+            MsgHeader { len: total, msg_type: msg.msg_type, source: Addr { port: sa.src.port, domain: me.0, pad: 0 } };
         let reserved = self.bucket(generation).with(|b| {
             let r = b.get_mut(generation).ok_or(Errno::ECONNREFUSED)?;
             if bytes > r.capacity_bytes() {
@@ -196,11 +292,10 @@ impl<P: Platform> V4v<P> {
             return Err(Errno::EAGAIN);
         };
         Ok(InFlight {
-            args,
             generation,
             token,
-            iovs,
-            niov: niov as usize,
+            iovs: msg.iovs,
+            niov: msg.niov,
             hdr,
             start,
             bytes,
@@ -266,23 +361,35 @@ impl<P: Platform> V4v<P> {
         }
     }
 
-    /// Copies until done, or until the step's budget is used up.
-    fn send_steps(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
+    /// Copies until the message is published, or until the step's budget
+    /// (`step_bytes`, shared by every message of a batch step) is used up:
+    /// then the reservation is released and the send comes back to be
+    /// parked by the caller. Every wake-up due (the ring's owner, waiters
+    /// the reservation held off) goes to `wake`, called with no lock held.
+    pub(super) fn deliver(
+        &self,
+        p: &P,
+        caller: &P::Domain,
+        me: DomId,
+        mut f: InFlight,
+        step: &mut StepBudget<'_>,
+        wake: &mut dyn FnMut(DomId),
+    ) -> Result<Delivery, Errno> {
+        let window = step.window;
         if !f.held {
             match self.send_reacquire(p, caller, me, &mut f) {
                 Ok(()) => {}
                 // Another sender is mid-step: park and come back.
-                Err(Errno::ERESTART) => return self.send_park(p, caller, me, f),
+                Err(Errno::ERESTART) => return Ok(Delivery::Preempted(f)),
                 Err(e) => return Err(e),
             }
         }
         let total = f.hdr.len;
-        let mut step_bytes = 0usize;
         loop {
             let n = core::cmp::min((total - f.done) as usize, SEND_CHUNK_BYTES);
             let finished = f.done as usize + n == total as usize;
             let mut wakes = Wakes::new();
-            let step = self.bucket(f.generation).with(|b| {
+            let done = self.bucket(f.generation).with(|b| {
                 let Some(r) = b.get_mut(f.generation) else { return Step::Gone };
                 if r.reservation.is_none_or(|res| res.token != f.token) {
                     return Step::Gone;
@@ -291,7 +398,7 @@ impl<P: Platform> V4v<P> {
                 // reservation is this send's alone and the pages stay pinned
                 // while the ring lock is held.
                 let off = (f.start as u64 + SLOT_BYTES as u64 + f.done as u64) % r.len as u64;
-                if let Err(e) = scatter(p, caller, r, &mut f, off as u32, n) {
+                if let Err(e) = scatter(p, caller, r, &mut f, window, off as u32, n) {
                     return Step::Fault(e);
                 }
                 if !finished {
@@ -313,8 +420,8 @@ impl<P: Platform> V4v<P> {
                 Step::Published { virq_owner, owner: DomId(r.id.domain) }
             });
             f.done += n as u32;
-            step_bytes += n;
-            match step {
+            step.bytes = step.bytes.saturating_add(n);
+            match done {
                 Step::Gone => return Err(Errno::ECONNREFUSED),
                 Step::Fault(e) => {
                     self.send_cancel(p, &f);
@@ -332,30 +439,29 @@ impl<P: Platform> V4v<P> {
                             d.msgs_received = d.msgs_received.wrapping_add(1);
                         }
                     });
+                    locking::assert_unlocked(p);
                     if virq_owner {
-                        self.virq(p, owner);
+                        wake(owner);
                     }
-                    self.raise(p, &wakes);
-                    return Ok(total as i64);
+                    wakes.as_slice().iter().for_each(|&d| wake(d));
+                    return Ok(Delivery::Sent(total));
                 }
                 Step::Copied => {}
             }
-            if step_bytes >= SEND_STEP_BYTES_MAX || p.preempt_check() {
-                return self.send_park(p, caller, me, f);
+            if step.bytes >= SEND_STEP_BYTES_MAX || p.preempt_check() {
+                // Nothing is held across the return to the guest.
+                self.send_cancel(p, &f);
+                f.held = false;
+                return Ok(Delivery::Preempted(f));
             }
         }
     }
 
-    /// Releases the reservation and keeps the progress for the re-issued
-    /// hypercall: the sender holds nothing in the ring across the return
-    /// to the guest, and the waiters the reservation held off are woken if
-    /// they fit.
-    fn send_park(&self, p: &P, caller: &P::Domain, me: DomId, mut f: InFlight) -> Result<i64, Errno> {
-        if f.held {
-            self.send_cancel(p, &f);
-            f.held = false;
-        }
-        let parked = self.table.with(|t| {
+    /// Keeps a preempted send's (or batch's) progress for the re-issued
+    /// hypercall; it holds nothing in any ring (its reservation was
+    /// released). `-ERESTART` once parked.
+    pub(super) fn park(&self, p: &P, caller: &P::Domain, me: DomId, parked: Parked) -> Result<i64, Errno> {
+        let r = self.table.with(|t| {
             // Checked under L1: the destroy hook takes L1 after `dying` is
             // set, so a record parked now is seen and dropped by it.
             if p.domain_info(caller).dying {
@@ -363,7 +469,7 @@ impl<P: Platform> V4v<P> {
             }
             match t.dom(me) {
                 Some(d) if d.in_flight.is_none() => {
-                    d.in_flight = Some(f);
+                    d.in_flight = Some(parked);
                     Ok(())
                 }
                 // Another vcpu of the sender started a send meanwhile.
@@ -372,7 +478,7 @@ impl<P: Platform> V4v<P> {
             }
         });
         // Nothing of an unparked send was published or is held.
-        parked.and(Err(Errno::ERESTART))
+        r.and(Err(Errno::ERESTART))
     }
 
     /// Drops a send's reservation (nothing of it was published) and wakes
@@ -393,7 +499,8 @@ impl<P: Platform> V4v<P> {
 }
 
 /// Copies the next `len` payload bytes from the sender's iovs into the
-/// ring at data offset `off`, continuing where the last call stopped.
+/// ring at data offset `off`, continuing where the last call stopped: from
+/// `window` where it holds them, else from the sender's memory.
 /// Bounded: each turn consumes bytes or moves to the next of at most
 /// [`IOV_MAX`] iovs.
 fn scatter<P: Platform>(
@@ -401,6 +508,7 @@ fn scatter<P: Platform>(
     caller: &P::Domain,
     r: &Ring,
     f: &mut InFlight,
+    window: Option<&Window<'_>>,
     mut off: u32,
     len: usize,
 ) -> Result<(), Errno> {
@@ -415,7 +523,10 @@ fn scatter<P: Platform>(
         }
         let n = core::cmp::min(avail, left);
         let addr = iov.base.checked_add(f.iov_off as u64).ok_or(Errno::EFAULT)?;
-        r.copy_data_from_guest(p, caller, off, addr, n)?;
+        match window.and_then(|w| w.get(addr, n)) {
+            Some(bytes) => r.copy_data_from_slice(p, off, bytes),
+            None => r.copy_data_from_guest(p, caller, off, addr, n)?,
+        }
         f.iov_off += n as u32;
         left -= n;
         off = ((off as u64 + n as u64) % r.len as u64) as u32;

@@ -13,7 +13,7 @@ use hypercall_abi::v4v::{FwRule, RingId, DOMID_ANY};
 use hypercall_abi::{DomId, Errno};
 
 use super::ring::Ring;
-use super::send::InFlight;
+use super::send::Parked;
 
 /// How rings are indexed and ordered: by owner, then port, then partner
 /// (the field order, which the derived `Ord` follows). A domain's own rings
@@ -76,8 +76,8 @@ pub(super) struct DomState {
     pub bytes_sent: u64,
     pub msgs_received: u64,
     pub sends_full: u64,
-    /// The large send this domain has in progress (one at most).
-    pub in_flight: Option<InFlight>,
+    /// The preemptible send (or batch) this domain has parked (one at most).
+    pub in_flight: Option<Parked>,
     /// Teardown (death or soft reset) in progress: where the sweep of the
     /// other rings for this domain's waiters is. The state goes when the
     /// sweep is done.
