@@ -281,3 +281,129 @@ fn firewall_is_for_the_control_domain_only() {
     assert_eq!(get::<FwRule>(&s, ctl, 0x4010), rule);
     check(&s);
 }
+
+/// `OP_SENDV_BATCH`: every input refused as a whole (nothing sent, no
+/// `status` written), then the per-message refusals that stop a batch.
+#[test]
+fn sendv_batch_refusals() {
+    let (s, a, b) = setup();
+    s.machine().set_preempt(simulator::Preempt::Never);
+    assert_eq!(register(&s, a, 1, DOMID_ANY, 256, G), 0);
+    let d8 = [1u8; 8];
+    let one: [&[u8]; 1] = [&d8];
+    let ok = bmsg(b, 9, a, 1, &one, 0);
+    let args = batch_args(&s, b, &[ok, ok]);
+    let [ents, iovs, _, _] = args;
+    let ent_at = |i: u64| ents + i * BatchEnt::SIZE as u64;
+    let whole = |s: &simulator::Sim, a4: [u64; 4], e: Errno, what: &str| {
+        assert_eq!(op(s, b, OP_SENDV_BATCH, a4), err(e), "{what}");
+        assert_eq!(batch_status(s, b, 0), i32::MIN, "{what}: nothing written back");
+        assert!(drain(s, a, G, 256).is_empty(), "{what}: nothing sent");
+    };
+    // Counts.
+    whole(&s, [ents, iovs, 0, 2], Errno::EINVAL, "no entries");
+    whole(&s, [ents, iovs, BATCH_MAX as u64 + 1, 2], Errno::E2BIG, "entries above BATCH_MAX");
+    whole(&s, [ents, iovs, 1 << 40, 2], Errno::E2BIG, "entries far above BATCH_MAX");
+    whole(&s, [ents, iovs, 2, 0], Errno::EINVAL, "no iovs");
+    whole(&s, [ents, iovs, 2, BATCH_IOVS_MAX as u64 + 1], Errno::E2BIG, "iovs above BATCH_IOVS_MAX");
+    // Arrays that are not readable, or that run off the address space.
+    whole(&s, [1 << 40, iovs, 2, 2], Errno::EFAULT, "entry array nowhere");
+    whole(&s, [u64::MAX - 16, iovs, 2, 2], Errno::EFAULT, "entry array wraps");
+    whole(&s, [ents, 1 << 40, 2, 2], Errno::EFAULT, "iov array nowhere");
+    whole(&s, [ents, u64::MAX - 8, 2, 2], Errno::EFAULT, "iov array wraps");
+    // An iov array shorter than the entries say.
+    whole(&s, [ents, iovs, 2, 1], Errno::EINVAL, "second entry's iov past the array");
+    // Each malformed field of the second entry fails the whole batch,
+    // although the first is fine.
+    let good: BatchEnt = get(&s, b, ent_at(1));
+    let bad_ent = |f: fn(&mut BatchEnt), e: Errno, what: &str| {
+        let mut x = good;
+        f(&mut x);
+        put(&s, b, ent_at(1), &x);
+        put(&s, b, ent_at(0), &BatchEnt { status: i32::MIN, ..get(&s, b, ent_at(0)) });
+        whole(&s, args, e, what);
+        put(&s, b, ent_at(1), &good);
+    };
+    bad_ent(|e| e.addr.src.pad = 1, Errno::EINVAL, "source padding");
+    bad_ent(|e| e.addr.dst.pad = 1, Errno::EINVAL, "destination padding");
+    bad_ent(|e| e.addr.src.domain += 1, Errno::EPERM, "spoofed source");
+    bad_ent(|e| e.niov = 0, Errno::EINVAL, "no iovs");
+    bad_ent(|e| e.niov = IOV_MAX + 1, Errno::E2BIG, "iovs above IOV_MAX");
+    bad_ent(|e| e.iov_first = 2, Errno::EINVAL, "iov past the array");
+    bad_ent(|e| e.iov_first = u32::MAX, Errno::EINVAL, "iov range wraps");
+    // DOMID_SELF as the source is fine, and stamped with the real id.
+    let mut selfish = good;
+    selfish.addr.src.domain = DomId::SELF_.0;
+    put(&s, b, ent_at(1), &selfish);
+    assert_eq!(op(&s, b, OP_SENDV_BATCH, args), 2);
+    put(&s, b, ent_at(1), &good);
+    assert!(drain(&s, a, G, 256).iter().all(|m| m.0.source == Addr { port: 9, domain: b.0, pad: 0 }));
+    // Iovs: padding, a total that overflows u32, a total above MSG_MAX.
+    let iov1: Iov = get(&s, b, iovs + 16);
+    for (bad, e, what) in [
+        ([Iov { pad: 1, ..iov1 }, iov1], Errno::EINVAL, "iov padding"),
+        ([Iov { len: u32::MAX, ..iov1 }, Iov { len: 2, ..iov1 }], Errno::EOVERFLOW, "total overflows"),
+        ([Iov { len: MSG_MAX, ..iov1 }, Iov { len: 1, ..iov1 }], Errno::EMSGSIZE, "total above MSG_MAX"),
+    ] {
+        put(&s, b, iovs + 32, &bad[0]);
+        put(&s, b, iovs + 48, &bad[1]);
+        put(&s, b, ent_at(1), &BatchEnt { iov_first: 2, niov: 2, ..good });
+        put(&s, b, ent_at(0), &BatchEnt { status: i32::MIN, ..get(&s, b, ent_at(0)) });
+        whole(&s, [ents, iovs, 2, 4], e, what);
+    }
+    put(&s, b, ent_at(1), &good);
+
+    // Per message: the batch stops at the first message not sent, and
+    // that message's error is the result if it is the first.
+    let stop = |msgs: &[BatchMsg<'_>], want: i64, at: usize, e: Errno, what: &str| {
+        assert_eq!(send_batch(&s, b, msgs), want, "{what}");
+        assert_eq!(batch_status(&s, b, at), e.to_ret() as i32, "{what}: status");
+        for i in at + 1..msgs.len() {
+            assert_eq!(batch_status(&s, b, i), i32::MIN, "{what}: entry {i} untouched");
+        }
+        assert_eq!(drain(&s, a, G, 256).len(), at, "{what}: messages before it sent");
+    };
+    let to = |dst: DomId, port: u32| bmsg(b, 9, dst, port, &one, 0);
+    for (bad, e, what) in [
+        (to(a, 2), Errno::ECONNREFUSED, "no ring"),
+        (to(DomId(77), 1), Errno::ESRCH, "no domain"),
+        (to(DomId::XEN, 1), Errno::ESRCH, "reserved domain"),
+    ] {
+        stop(&[bad, ok], err(e), 0, e, what);
+        stop(&[ok, bad, ok], 1, 1, e, what);
+    }
+    let max = 256 - 2 * SLOT_BYTES;
+    let huge = vec![3u8; max as usize + 1];
+    let hp: [&[u8]; 1] = [&huge];
+    stop(&[ok, bmsg(b, 9, a, 1, &hp, 0)], 1, 1, Errno::EMSGSIZE, "larger than the ring");
+    // A payload the sender cannot read: nothing of that message published.
+    let mut fault = batch_args(&s, b, &[ok, ok, ok]);
+    put(&s, b, iovs + 16, &Iov { base: 1 << 40, len: 8, pad: 0 });
+    assert_eq!(op(&s, b, OP_SENDV_BATCH, fault), 1, "payload nowhere");
+    assert_eq!(batch_status(&s, b, 1), Errno::EFAULT.to_ret() as i32);
+    assert_eq!(drain(&s, a, G, 256).len(), 1);
+    fault = batch_args(&s, b, &[ok]);
+    put(&s, b, iovs, &Iov { base: 1 << 40, len: 8, pad: 0 });
+    assert_eq!(op(&s, b, OP_SENDV_BATCH, fault), err(Errno::EFAULT), "payload nowhere, first");
+    // The policy refuses.
+    s.machine().set_xsm_deny(simulator::XsmHook::V4vSend, Some(Errno::EACCES));
+    stop(&[ok, ok], err(Errno::EACCES), 0, Errno::EACCES, "XSM");
+    s.machine().set_xsm_deny(simulator::XsmHook::V4vSend, None);
+    // A full ring: -EAGAIN (see v4v_batch.rs for partial batches).
+    let fill = vec![0u8; 100];
+    let fp: [&[u8]; 1] = [&fill];
+    let f = bmsg(b, 9, a, 1, &fp, 0);
+    assert_eq!(send_batch(&s, b, &[f, f, f]), 1);
+    assert_eq!(batch_status(&s, b, 1), Errno::EAGAIN.to_ret() as i32);
+    assert_eq!(drain(&s, a, G, 256).len(), 1);
+    // Another preemptible send of the sender in progress: -EBUSY.
+    s.machine().set_preempt(simulator::Preempt::Always);
+    assert_eq!(register(&s, a, 3, DOMID_ANY, 3 * 4096 - 64, G + 2), 0);
+    let big = vec![5u8; 9000];
+    let sa = send_args(&s, b, 9, a, 3, &big, 0).unwrap();
+    let call = [OP_SENDV as u64, sa[0], sa[1], sa[2], sa[3]];
+    assert_eq!(s.hypercall_step(b, hypercall_abi::hypercall::V4V_OP, call), simulator::Step::Continuation);
+    whole(&s, batch_args(&s, b, &[ok]), Errno::EBUSY, "a sendv is parked");
+    s.destroy_domain(b).unwrap();
+    check(&s);
+}

@@ -9,7 +9,8 @@ use hypercall_abi::ring::RingReader;
 use hypercall_abi::v4v::*;
 use hypercall_abi::{DomId, Errno, Gfn};
 use scenarios::mem;
-use scenarios::ops::v4v::{self as ops, SendAt};
+pub use scenarios::ops::v4v::BatchMsg;
+use scenarios::ops::v4v::{self as ops, BatchAt, SendAt};
 use scenarios::ring::GuestRing;
 use sim_guest::SimGuest;
 use simulator::{Config, Sim};
@@ -82,6 +83,31 @@ const SEND_AT: SendAt = SendAt { addr: ARG, iovs: IOVS, payload: PAYLOAD };
 /// Sends `payload` (as one iov at `PAYLOAD`) from `src_port` to `(dst, port)`.
 pub fn send(s: &Sim, d: DomId, src_port: u32, dst: DomId, port: u32, payload: &[u8], ty: u32) -> i64 {
     ops::sendv(&mut SimGuest::new(s, d), SEND_AT, &ops::send_addr(d, src_port, dst, port), &[payload], ty)
+}
+
+/// Where the tests' batches put their arguments: gfns 48..64, above the
+/// rings the tests register (from [`RING_GFN0`]) in a 64-page domain.
+pub const BATCH_AT: BatchAt = BatchAt { ents: 0x30000, iovs: 0x31000, payload: 0x32000 };
+
+/// A batch message from `(d, src_port)` to `(dst, port)`.
+pub fn bmsg<'a>(d: DomId, src_port: u32, dst: DomId, port: u32, parts: &'a [&'a [u8]], ty: u32) -> BatchMsg<'a> {
+    BatchMsg { addr: ops::send_addr(d, src_port, dst, port), parts, msg_type: ty }
+}
+
+/// `OP_SENDV_BATCH` of `msgs` at [`BATCH_AT`].
+pub fn send_batch(s: &Sim, d: DomId, msgs: &[BatchMsg<'_>]) -> i64 {
+    ops::sendv_batch(&mut SimGuest::new(s, d), BATCH_AT, msgs)
+}
+
+/// Writes a batch's arguments at [`BATCH_AT`] and returns them.
+pub fn batch_args(s: &Sim, d: DomId, msgs: &[BatchMsg<'_>]) -> [u64; 4] {
+    ops::sendv_batch_args(&mut SimGuest::new(s, d), BATCH_AT, msgs).expect("batch arguments")
+}
+
+/// The `status` of entry `i` of the batch at [`BATCH_AT`] (`i32::MIN`:
+/// not written by Xen).
+pub fn batch_status(s: &Sim, d: DomId, i: usize) -> i32 {
+    ops::batch_status(&mut SimGuest::new(s, d), BATCH_AT, i)
 }
 
 /// Writes a send's arguments and returns them (or the error of writing

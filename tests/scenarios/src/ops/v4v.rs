@@ -2,7 +2,7 @@
 
 use hypercall_abi::ring::{prepare, RingError};
 use hypercall_abi::v4v::{
-    self, Addr, Info, Iov, RegisterRing, RingData, RingDataEnt, RingId, RingInfo, SendAddr, UnregisterRing,
+    self, Addr, BatchEnt, Info, Iov, RegisterRing, RingData, RingDataEnt, RingId, RingInfo, SendAddr, UnregisterRing,
 };
 use hypercall_abi::{hypercall, DomId, Errno, PAGE_SIZE};
 
@@ -112,6 +112,73 @@ pub fn sendv<G: Guest + ?Sized>(g: &mut G, at: SendAt, sa: &SendAddr, parts: &[&
         Ok(a) => op(g, v4v::OP_SENDV, a),
         Err(e) => e.to_ret(),
     }
+}
+
+/// One message of a batch: its addresses, its parts (one iov each) and
+/// its type.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchMsg<'a> {
+    /// Source and destination.
+    pub addr: SendAddr,
+    /// The payload, one iov per part.
+    pub parts: &'a [&'a [u8]],
+    /// The message type.
+    pub msg_type: u32,
+}
+
+/// Where a batch's arguments go.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchAt {
+    /// The [`BatchEnt`] array.
+    pub ents: u64,
+    /// The iov array.
+    pub iovs: u64,
+    /// The payload bytes, every part of every message one after the other.
+    pub payload: u64,
+}
+
+/// Writes a batch of `msgs` (each part copied to `at.payload` on, one iov
+/// each, the iovs in message order) and returns the `OP_SENDV_BATCH`
+/// arguments, or the error of writing them. Every `status` is written as
+/// `i32::MIN`, which Xen never writes, so that an entry Xen did not touch
+/// shows.
+pub fn sendv_batch_args<G: Guest + ?Sized>(g: &mut G, at: BatchAt, msgs: &[BatchMsg<'_>]) -> Result<[u64; 4], Errno> {
+    let (mut off, mut niov) = (0u64, 0u32);
+    for (i, m) in msgs.iter().enumerate() {
+        let ent = BatchEnt {
+            addr: m.addr,
+            iov_first: niov,
+            niov: m.parts.len() as u32,
+            msg_type: m.msg_type,
+            status: i32::MIN,
+        };
+        try_put(g, at.ents + (i * BatchEnt::SIZE) as u64, &ent)?;
+        for part in m.parts {
+            if !part.is_empty() {
+                g.try_write(at.payload + off, part)?;
+            }
+            let iov = Iov { base: at.payload + off, len: part.len() as u32, pad: 0 };
+            try_put(g, at.iovs + u64::from(niov) * Iov::SIZE as u64, &iov)?;
+            off += part.len() as u64;
+            niov += 1;
+        }
+    }
+    Ok([at.ents, at.iovs, msgs.len() as u64, u64::from(niov)])
+}
+
+/// `OP_SENDV_BATCH` of `msgs` (see [`sendv_batch_args`]): the number of
+/// messages sent, or the error.
+pub fn sendv_batch<G: Guest + ?Sized>(g: &mut G, at: BatchAt, msgs: &[BatchMsg<'_>]) -> i64 {
+    match sendv_batch_args(g, at, msgs) {
+        Ok(a) => op(g, v4v::OP_SENDV_BATCH, a),
+        Err(e) => e.to_ret(),
+    }
+}
+
+/// The `status` Xen wrote back into entry `i` of the batch at `at`
+/// (`i32::MIN`: not touched).
+pub fn batch_status<G: Guest + ?Sized>(g: &mut G, at: BatchAt, i: usize) -> i32 {
+    get::<G, BatchEnt>(g, at.ents + (i * BatchEnt::SIZE) as u64).status
 }
 
 /// A notify entry asking about `(dst, port)` with `space` bytes required,
