@@ -72,7 +72,7 @@ impl E {
         self.var(0, 2).u8(p)
     }
 
-    // Op (27 variants).
+    // Op (28 variants).
     fn header(&mut self, seed: u64, kinds: [u8; 4]) -> &mut Self {
         self.u64(seed);
         kinds.iter().for_each(|&k| {
@@ -81,13 +81,13 @@ impl E {
         self
     }
     fn create(&mut self, slot: u8, kind: u8) -> &mut Self {
-        self.var(0, 27).u8(slot).u8(kind)
+        self.var(0, 28).u8(slot).u8(kind)
     }
     fn destroy(&mut self, slot: u8) -> &mut Self {
-        self.var(1, 27).u8(slot)
+        self.var(1, 28).u8(slot)
     }
     fn soft_reset(&mut self, slot: u8) -> &mut Self {
-        self.var(2, 27).u8(slot)
+        self.var(2, 28).u8(slot)
     }
     /// `Shm`: op, target slot (`None`: `DomSel::Me`, i.e. DOMID_SSHM for
     /// global sub-ops), known name, flags, nr_pages, offset, gfn (foreign
@@ -105,7 +105,7 @@ impl E {
         prot: u8,
         stepped: bool,
     ) -> &mut Self {
-        self.var(3, 27).u8(0).u8(op);
+        self.var(3, 28).u8(0).u8(op);
         match target {
             Some(s) => self.slot(s),
             None => self.var(1, 6),
@@ -121,7 +121,7 @@ impl E {
     /// `Register`: slot, area, port, partner slot (`None`: any), length
     /// (0 min, 1 one page, 2 whole area, else `Slots(n)`), notify-empty-only.
     fn register(&mut self, slot: u8, area: u8, port: u8, partner: Option<u8>, len: u8, empty_only: bool) -> &mut Self {
-        self.var(4, 27).u8(slot).u8(area).port(port);
+        self.var(4, 28).u8(slot).u8(area).port(port);
         match partner {
             Some(p) => self.slot(p),
             None => self.dom_any(),
@@ -135,7 +135,7 @@ impl E {
         self.b(true).b(empty_only).var(0, 5).b(false).none().b(false).ptr_default().ptr_default()
     }
     fn unregister(&mut self, slot: u8, port: u8, partner: Option<u8>) -> &mut Self {
-        self.var(5, 27).u8(slot).port(port);
+        self.var(5, 28).u8(slot).port(port);
         match partner {
             Some(p) => self.slot(p),
             None => self.dom_any(),
@@ -146,7 +146,7 @@ impl E {
     /// lengths (at most 3; `Pow2(e, 0)` when above 255), optionally at the
     /// top page.
     fn send(&mut self, slot: u8, dst: u8, port: u8, lens: &[u32], top: bool, stepped: bool) -> &mut Self {
-        self.var(6, 27).u8(slot).port(0).none().slot(dst).port(port);
+        self.var(6, 28).u8(slot).port(0).none().slot(dst).port(port);
         for k in 0..3 {
             let len = lens.get(k).copied().unwrap_or(0);
             if len < 256 {
@@ -163,53 +163,74 @@ impl E {
         }
         self.u8(lens.len() as u8).none().u32(7).b(false).ptr_default().ptr_default().b(stepped)
     }
+    /// `Batch` from `slot`: one message per `(dst slot, port)` of `to`
+    /// (at most 4), each of one iov, the iovs of lengths `lens` (6).
+    fn batch(&mut self, slot: u8, to: &[(u8, u8)], lens: [u32; 6], stepped: bool) -> &mut Self {
+        self.var(27, 28).u8(slot);
+        for k in 0..4 {
+            let (dst, port) = to.get(k).copied().unwrap_or((slot, 0));
+            // src_dom None, src_port, dst, dst_port, niov 0 (one iov), no
+            // raw range, type, no padding.
+            self.none().port(0).slot(dst).port(port).u8(0).none().u32(k as u32).b(false);
+        }
+        self.u8(to.len().saturating_sub(1) as u8);
+        for len in lens {
+            if len < 256 {
+                self.small(len as u8);
+            } else {
+                self.var(1, 3).u8(len.trailing_zeros() as u8).u8(0);
+            }
+            self.ptr_default().b(false);
+        }
+        self.none().none().ptr_default().ptr_default().b(stepped)
+    }
     /// `Notify` by `slot` about `(dst slot, port)` needing `space`, with wake.
     fn notify(&mut self, slot: u8, dst: u8, port: u8, space: u8) -> &mut Self {
-        self.var(7, 27).u8(slot);
+        self.var(7, 28).u8(slot);
         for _ in 0..3 {
             self.slot(dst).port(port).small(space).b(true).none();
         }
         self.u8(1).none().b(false).ptr_default()
     }
     fn info(&mut self, slot: u8, port: u8) -> &mut Self {
-        self.var(8, 27).u8(slot).b(true).port(port).dom_any().ptr_default().ptr_default()
+        self.var(8, 28).u8(slot).b(true).port(port).dom_any().ptr_default().ptr_default()
     }
     /// `Fw`: what (0 add, 1 del, 2 list), src slot, dst slot, action (0
     /// accept, 1 reject).
     fn fw(&mut self, what: u8, src: u8, dst: u8, action: u8) -> &mut Self {
-        self.var(9, 27).u8(0).u8(what).slot(src).slot(dst).port(1).port(1).u8(action).small(0).small(16).ptr_default()
+        self.var(9, 28).u8(0).u8(what).slot(src).slot(dst).port(1).port(1).u8(action).small(0).small(16).ptr_default()
     }
     fn grant_write(&mut self, slot: u8, gref: u16, peer: u8, area: u8) -> &mut Self {
-        self.var(11, 27).u8(slot).u16(gref).slot(peer).ring_page(area, 0).b(false).none()
+        self.var(11, 28).u8(slot).u16(gref).slot(peer).ring_page(area, 0).b(false).none()
     }
     fn grant_end(&mut self, slot: u8, gref: u16) -> &mut Self {
-        self.var(12, 27).u8(slot).u16(gref)
+        self.var(12, 28).u8(slot).u16(gref)
     }
     fn grant_map(&mut self, slot: u8, granter: u8, gref: u16, at: u8) -> &mut Self {
-        self.var(13, 27).u8(slot).slot(granter).u16(gref).foreign(at).b(false).none().u8(0)
+        self.var(13, 28).u8(slot).slot(granter).u16(gref).foreign(at).b(false).none().u8(0)
     }
     fn grant_unmap(&mut self, slot: u8) -> &mut Self {
-        self.var(14, 27).u8(slot).u8(0).none()
+        self.var(14, 28).u8(slot).u8(0).none()
     }
     fn evtchn_bind_virq(&mut self, slot: u8) -> &mut Self {
-        self.var(16, 27).u8(slot).u8(0).slot(0).u8(0)
+        self.var(16, 28).u8(slot).u8(0).slot(0).u8(0)
     }
     /// `RingHeader`: field 0 rx_ptr, 1 flags.
     fn ring_header(&mut self, slot: u8, area: u8, field: u8, value: u8) -> &mut Self {
-        self.var(17, 27).u8(slot).u8(area).u8(field).small(value)
+        self.var(17, 28).u8(slot).u8(area).u8(field).small(value)
     }
     fn drain(&mut self, slot: u8, area: u8) -> &mut Self {
-        self.var(18, 27).u8(slot).u8(area).u8(16)
+        self.var(18, 28).u8(slot).u8(area).u8(16)
     }
     fn cont(&mut self, slot: u8, steps: u8) -> &mut Self {
-        self.var(20, 27).u8(slot).u8(steps)
+        self.var(20, 28).u8(slot).u8(steps)
     }
     /// `Preempt`: 0 never, 1 always, else one in `n / 4 + 2`.
     fn preempt(&mut self, p: u8) -> &mut Self {
-        self.var(21, 27).u8(p)
+        self.var(21, 28).u8(p)
     }
     fn transient(&mut self, slot: u8, area: u8, put: bool) -> &mut Self {
-        self.var(24, 27).u8(slot).ring_page(area, 0).b(put)
+        self.var(24, 28).u8(slot).ring_page(area, 0).b(put)
     }
 }
 
@@ -240,6 +261,24 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, &'static [&'static str])> {
         .unregister(1, 1, None)
         .send(2, 1, 1, &[8], false, false);
     v.push(("register-send-drain", e.0, &["Register", "Send", "Drain", "Notify", "Unregister"][..]));
+
+    let mut e = E::default();
+    // Batches: d2 sends four messages to two rings of d1 and one of d3's
+    // missing rings; the smallest ring fills mid-batch; a stepped batch
+    // with a large message is parked, raced and continued.
+    e.header(6, [0, 0, 1, 0])
+        .evtchn_bind_virq(1)
+        .register(1, 0, 1, None, 1, false)
+        .register(1, 1, 2, None, 0, true)
+        .batch(2, &[(1, 1), (1, 2), (1, 1), (1, 2)], [64, 16, 100, 200, 8, 0], false)
+        .batch(2, &[(1, 2), (3, 1), (1, 1)], [16, 16, 16, 16, 16, 16], false)
+        .drain(1, 0)
+        .preempt(1)
+        .batch(2, &[(1, 1), (1, 1)], [2048, 64, 0, 0, 0, 0], true)
+        .send(3, 1, 1, &[64], false, false)
+        .cont(2, 50)
+        .drain(1, 0);
+    v.push(("batch", e.0, &["Batch", "Continue", "Drain"][..]));
 
     let mut e = E::default();
     // A smallest ring fills; the sender queues for space and is woken when

@@ -46,6 +46,8 @@ const GFNS: u64 = 0x200;
 const GNT: u64 = 0x400;
 const DOMCTL: u64 = 0x800;
 const NOTIFY: u64 = 0x1000;
+/// The entry array of a batched send (after the notify entries).
+const BATCH_ENTS: u64 = 0x1800;
 const PAYLOAD: u64 = 0x3000;
 const PAYLOAD_BYTES: u64 = 0x5000;
 const SHM_BUF: u64 = 0x8000;
@@ -250,6 +252,8 @@ pub enum Op {
     Views { slot: u8, altp2m: bool, nested: bool },
     /// One RAM page read-only or writable again.
     RamWritable { slot: u8, gfn: GfnSel, writable: bool },
+    /// `v4v_op(OP_SENDV_BATCH)`.
+    Batch(Box<BatchOp>),
 }
 
 /// Arguments of an sshm domctl.
@@ -309,6 +313,36 @@ pub struct SendOp {
     niov: Option<u8>,
     msg_type: u32,
     addr_pad: bool,
+    arg: Ptr,
+    iov_arg: Ptr,
+    stepped: bool,
+}
+
+/// One message of a batch: its addresses and its range of the batch's
+/// iovs.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct BatchMsgSel {
+    src_dom: Option<DomSel>,
+    src_port: Port,
+    dst: DomSel,
+    dst_port: Port,
+    /// Consecutive iovs from the last message's end, or this raw range.
+    niov: u8,
+    raw_range: Option<(u32, u32)>,
+    msg_type: u32,
+    addr_pad: bool,
+}
+
+/// Arguments of a batched send.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct BatchOp {
+    slot: u8,
+    msgs: [BatchMsgSel; 4],
+    n: u8,
+    iovs: [IovSel; 6],
+    /// Counts passed instead of the ones written.
+    nent: Option<u8>,
+    niov: Option<u8>,
     arg: Ptr,
     iov_arg: Ptr,
     stepped: bool,
@@ -603,6 +637,7 @@ impl World {
                 self.v4v(Self::slot(slot), d, v4v::OP_UNREGISTER_RING, [a, 0, 0, 0], false);
             }
             Op::Send(ref o) => self.send(o),
+            Op::Batch(ref o) => self.batch(o),
             Op::Notify { slot, ref ents, n, nent, null, arg } => {
                 let Some(d) = self.live(slot) else { return };
                 let a = Self::ptr(arg, NOTIFY);
@@ -1006,6 +1041,46 @@ impl World {
         }
         let niov = o.niov.map_or(iovs.len() as u64, u64::from);
         self.v4v(i, d, v4v::OP_SENDV, [a, ia, niov, u64::from(o.msg_type)], o.stepped);
+    }
+
+    fn batch(&mut self, o: &BatchOp) {
+        let Some(d) = self.live(o.slot) else { return };
+        let i = Self::slot(o.slot);
+        let a = Self::ptr(o.arg, BATCH_ENTS);
+        let ia = Self::ptr(o.iov_arg, IOVS);
+        let mut off = 0u64;
+        for (k, v) in o.iovs.iter().enumerate() {
+            let len = match v.len {
+                Num::Small(x) => u64::from(x),
+                Num::Pow2(e, dd) => (1u64 << (e % 15)).wrapping_add_signed(i64::from(dd)) % PAYLOAD_BYTES,
+                Num::Raw(x) => x,
+            };
+            let base = Self::ptr(v.base, PAYLOAD + off % PAYLOAD_BYTES);
+            off = off.wrapping_add(len);
+            let iov = v4v::Iov { base, len: len as u32, pad: u32::from(v.pad) };
+            self.write(d, ia.wrapping_add(16 * k as u64), &iov);
+        }
+        let msgs = &o.msgs[..usize::from(o.n) % o.msgs.len() + 1];
+        let mut first = 0u32;
+        for (k, m) in msgs.iter().enumerate() {
+            let src_dom = m.src_dom.map_or(d, |s| self.dom(d, s));
+            let (iov_first, niov) = m.raw_range.unwrap_or((first, u32::from(m.niov % 3) + 1));
+            first = first.wrapping_add(niov) % o.iovs.len() as u32;
+            let ent = v4v::BatchEnt {
+                addr: v4v::SendAddr {
+                    src: v4v::Addr { port: Self::port(m.src_port), domain: src_dom.0, pad: u16::from(m.addr_pad) },
+                    dst: v4v::Addr { port: Self::port(m.dst_port), domain: self.dom(d, m.dst).0, pad: 0 },
+                },
+                iov_first,
+                niov,
+                msg_type: m.msg_type,
+                status: 0,
+            };
+            self.write(d, a.wrapping_add((v4v::BatchEnt::SIZE * k) as u64), &ent);
+        }
+        let nent = o.nent.map_or(msgs.len() as u64, u64::from);
+        let niov = o.niov.map_or(o.iovs.len() as u64, u64::from);
+        self.v4v(i, d, v4v::OP_SENDV_BATCH, [a, ia, nent, niov], o.stepped);
     }
 
     fn fw(&mut self, o: &FwOp) {
