@@ -176,6 +176,8 @@ pub static ALL: &[Scenario] = &[
     Scenario { name: "v4v_send_too_many_iovs", run: v4v::send_too_many_iovs },
     Scenario { name: "v4v_send_iov_pad", run: v4v::send_iov_pad },
     Scenario { name: "v4v_send_no_ring", run: v4v::send_no_ring },
+    Scenario { name: "v4v_send_batch", run: v4v::send_batch },
+    Scenario { name: "v4v_send_batch_bad", run: v4v::send_batch_bad },
 ];
 
 /// Runs every scenario, printing a line for each and the summary line.

@@ -281,3 +281,101 @@ pub fn info_counts_messages(g: &mut dyn Guest) -> Result<(), Fail> {
         check("ring info tx_ptr", ring.tx_ptr.into(), 2 * 32)
     })
 }
+
+/// Where the scenarios' batches put their arguments.
+fn batch_at<G: Guest + ?Sized>(g: &G) -> ops::v4v::BatchAt {
+    ops::v4v::BatchAt {
+        ents: scratch(g, page::ARGS, 0),
+        iovs: scratch(g, page::ARRAYS, 0),
+        payload: scratch(g, page::PAYLOAD, 0),
+    }
+}
+
+/// A batch of five messages to the caller's own ring (two of them of two
+/// iovs) and a sixth to a port with no ring: five sent, in order, whole;
+/// the sixth's status is `-ECONNREFUSED`. The reader takes all five in one
+/// pass and writes `rx_ptr` once.
+pub fn send_batch(g: &mut dyn Guest) -> Result<(), Fail> {
+    with_ring(g, |g| {
+        let me = g.domid();
+        let (a, b, c) = (filled::<40>(1), filled::<7>(2), filled::<64>(3));
+        let sa = ops::v4v::send_addr(me, SRC_PORT, me, PORT);
+        let nowhere = ops::v4v::send_addr(me, SRC_PORT, me, PORT + 1);
+        let pa: [&[u8]; 1] = [&a];
+        let pc: [&[u8]; 1] = [&c];
+        let pb: [&[u8]; 1] = [&b];
+        let pba: [&[u8]; 2] = [&b, &a];
+        let pcb: [&[u8]; 2] = [&c, &b];
+        let msg = |parts, addr| ops::v4v::BatchMsg { addr, parts, msg_type: MSG_TYPE };
+        let msgs = [
+            msg(&pa[..], sa),
+            msg(&pba[..], sa),
+            msg(&pc[..], sa),
+            msg(&pb[..], sa),
+            msg(&pcb[..], sa),
+            msg(&pa[..], nowhere),
+        ];
+        let at = batch_at(g);
+        ret("sendv_batch", ops::v4v::sendv_batch(g, at, &msgs), 5)?;
+        let want = [40, 47, 64, 7, 71];
+        for (i, &w) in want.iter().enumerate() {
+            check("batch status", ops::v4v::batch_status(g, at, i) as u32 as u64, w)?;
+        }
+        let refused = ops::v4v::batch_status(g, at, 5);
+        check("batch status of the unsent", refused as i64 as u64, Errno::ECONNREFUSED.to_ret() as u64)?;
+        let base = scratch(g, page::RING, 0);
+        let mut reader =
+            RingReader::new(GuestRing::new(&mut *g, base), RING_LEN).map_err(|e| ring_fail("ring reader", e))?;
+        let (mut n, mut ok) = (0usize, true);
+        let mut buf = [0u8; 128];
+        let taken = reader
+            .recv_batch(&mut buf, 16, |msg, p| {
+                ok &= u64::from(msg.header.len) == want[n] && msg.header.msg_type == MSG_TYPE;
+                ok &= msg.header.source.domain == me.0 && msg.header.source.port == SRC_PORT;
+                ok &= match n {
+                    0 => p == a,
+                    1 => p[..7] == b && p[7..] == a,
+                    2 => p == c,
+                    3 => p == b,
+                    _ => p[..64] == c && p[64..] == b,
+                };
+                n += 1;
+            })
+            .map_err(|e| ring_fail("ring recv_batch", e))?;
+        check("messages taken in one pass", taken as u64, 5)?;
+        check("messages whole and in order", u64::from(ok), 1)?;
+        let rx = reader.rx_ptr();
+        let hdr: RingHeader = get(g, base);
+        check("rx_ptr published", u64::from(hdr.rx_ptr), u64::from(rx))?;
+        check("ring drained", u64::from(hdr.tx_ptr), u64::from(rx))
+    })
+}
+
+/// A batch with no entries is `-EINVAL`, one above `BATCH_MAX` `-E2BIG`,
+/// and a malformed entry after a good one fails the whole batch
+/// (`-EPERM` for a spoofed source), nothing sent.
+pub fn send_batch_bad(g: &mut dyn Guest) -> Result<(), Fail> {
+    with_ring(g, |g| {
+        let me = g.domid();
+        let x = filled::<8>(4);
+        let sa = ops::v4v::send_addr(me, SRC_PORT, me, PORT);
+        let spoof = ops::v4v::send_addr(DomId(me.0 + 7), SRC_PORT, me, PORT);
+        let parts: [&[u8]; 1] = [&x];
+        let msgs = [
+            ops::v4v::BatchMsg { addr: sa, parts: &parts, msg_type: MSG_TYPE },
+            ops::v4v::BatchMsg { addr: spoof, parts: &parts, msg_type: MSG_TYPE },
+        ];
+        let at = batch_at(g);
+        let a = ops::v4v::sendv_batch_args(g, at, &msgs).map_err(|e| Fail::Ret {
+            step: "batch args",
+            got: e.to_ret(),
+            want: 0,
+        })?;
+        errno("sendv_batch spoofed", op(g, v4v::OP_SENDV_BATCH, a), Errno::EPERM)?;
+        errno("sendv_batch empty", op(g, v4v::OP_SENDV_BATCH, [a[0], a[1], 0, a[3]]), Errno::EINVAL)?;
+        let over = u64::from(v4v::BATCH_MAX) + 1;
+        errno("sendv_batch too many", op(g, v4v::OP_SENDV_BATCH, [a[0], a[1], over, a[3]]), Errno::E2BIG)?;
+        let hdr: RingHeader = get(g, scratch(g, page::RING, 0));
+        check("nothing sent", u64::from(hdr.tx_ptr), 0)
+    })
+}

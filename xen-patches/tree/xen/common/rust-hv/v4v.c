@@ -48,6 +48,9 @@ CHECK_v4v_ring;
 CHECK_v4v_ring_data;
 CHECK_v4v_ring_info;
 CHECK_v4v_send_addr;
+#undef CHECK_v4v_send_addr
+#define CHECK_v4v_send_addr struct xen_v4v_send_addr
+CHECK_v4v_batch_ent;
 CHECK_v4v_unregister_ring;
 #endif
 
