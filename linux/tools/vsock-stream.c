@@ -14,6 +14,12 @@
  *   vsock-stream ping CID PORT SIZE COUNT   COUNT round trips of SIZE bytes
  *   vsock-stream churn CID PORT COUNT    COUNT connections to an echo
  *                                        server, one byte each way
+ *   vsock-stream seq-listen PORT COUNT   SOCK_SEQPACKET: receive COUNT
+ *                                        messages, then EOF; each recv must
+ *                                        return exactly the next message
+ *   vsock-stream seq-send CID PORT COUNT SOCK_SEQPACKET: send COUNT
+ *                                        messages of the sizes in
+ *                                        seq_sizes[], in turn, with MSG_EOR
  *
  * Every result is one line: key=value pairs after the mode's name, e.g.
  *   recv bytes=67108864 sum=1a2b3c4d5e6f7081 peer=5:1024 end=eof secs=12.3 MiBps=5.2
@@ -43,6 +49,10 @@
 #define PERIOD		65521
 #define PING_SIZE_MAX	(1024 * 1024)
 #define COUNT_MAX	1000000
+/* The largest seqpacket message: below the peer's 256 KiB receive buffer
+ * (a larger message is refused with EMSGSIZE).
+ */
+#define SEQ_MSG_MAX	(200 * 1000)
 /* Connect timeout (VSOCK_CONNECT_SECS overrides it). */
 #define CONNECT_SECS	30
 
@@ -94,7 +104,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vsock-stream listen PORT [CONNS] | send CID PORT BYTES |\n"
 		"       duplex-listen PORT BYTES | duplex CID PORT BYTES |\n"
-		"       echo PORT [CONNS] | ping CID PORT SIZE COUNT | churn CID PORT COUNT\n");
+		"       echo PORT [CONNS] | ping CID PORT SIZE COUNT | churn CID PORT COUNT |\n"
+		"       seq-listen PORT COUNT | seq-send CID PORT COUNT\n");
 	exit(2);
 }
 
@@ -112,9 +123,20 @@ static unsigned long long number(const char *s, unsigned long long max)
 	return v;
 }
 
+/* Seqpacket message sizes, in turn: around a page, around the 64 KiB
+ * packet limit (a message of more than one packet), and the largest.
+ */
+static const size_t seq_sizes[] = {
+	1, 2, 63, 1000, 4095, 4096, 4097, 32768, 65535, 65536, 65537, 100000,
+	SEQ_MSG_MAX,
+};
+#define SEQ_SIZES	(sizeof(seq_sizes) / sizeof(seq_sizes[0]))
+
+static int sock_type = SOCK_STREAM;
+
 static int vsock_socket(void)
 {
-	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	int fd = socket(AF_VSOCK, sock_type, 0);
 
 	if (fd < 0) {
 		printf("error socket: %s\n", strerror(errno));
@@ -405,6 +427,95 @@ static int churn(unsigned int cid, unsigned int port, unsigned int count)
 	return 0;
 }
 
+/* Message i: SIZE bytes of the pattern from an offset that depends on i. */
+static size_t seq_fill(unsigned char *buf, unsigned int i)
+{
+	size_t size = seq_sizes[i % SEQ_SIZES], off = (i * 7919u) % PERIOD, n;
+
+	for (n = 0; n < size; n++)
+		buf[n] = pattern[(off + n) % PERIOD];
+	return size;
+}
+
+static int seq_send(int fd, unsigned int count)
+{
+	static unsigned char buf[SEQ_MSG_MAX];
+	unsigned long long bytes = 0;
+	struct sum s = { 0, 0 };
+	double t0 = now(), secs;
+	unsigned int i;
+	char c;
+
+	for (i = 0; i < count; i++) {
+		size_t size = seq_fill(buf, i);
+		ssize_t w = send(fd, buf, size, MSG_EOR | MSG_NOSIGNAL);
+
+		if (w != (ssize_t)size) {
+			printf("error message %u of %zu bytes: sent %zd: %s\n", i, size, w,
+			       w < 0 ? strerror(errno) : "short");
+			return 1;
+		}
+		sum_add(&s, buf, size);
+		bytes += size;
+	}
+	shutdown(fd, SHUT_WR);
+	/* The receiver closes once it has every message. */
+	while (read(fd, &c, 1) > 0)
+		;
+	secs = now() - t0;
+	printf("seqsent msgs=%u bytes=%llu sum=%08x%08x secs=%.2f MiBps=%.2f\n", count, bytes,
+	       s.a, s.b, secs, secs > 0 ? bytes / secs / 1048576 : 0.0);
+	return 0;
+}
+
+/* Each recv must return exactly message i (its size, its bytes, not
+ * truncated); after the last one, EOF.
+ */
+static int seq_recv(int fd, unsigned int count, const struct sockaddr_vm *peer)
+{
+	static unsigned char want[SEQ_MSG_MAX], buf[SEQ_MSG_MAX + 1];
+	unsigned long long bytes = 0;
+	unsigned int i, eor = 0;
+	struct sum s = { 0, 0 };
+	double t0 = now(), secs;
+
+	for (i = 0; i <= count; i++) {
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		size_t size = i < count ? seq_fill(want, i) : 0;
+		ssize_t r;
+
+		do
+			r = recvmsg(fd, &m, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0) {
+			printf("error message %u: %s\n", i, strerror(errno));
+			return errno == ECONNRESET ? 3 : 1;
+		}
+		if (i == count && r == 0)
+			break;
+		if ((size_t)r != size || m.msg_flags & MSG_TRUNC) {
+			printf("error message %u: recv returned %zd bytes (flags 0x%x), want %zu%s\n",
+			       i, r, (unsigned int)m.msg_flags, size,
+			       i == count ? " (EOF)" : "");
+			return 1;
+		}
+		if (memcmp(buf, want, size)) {
+			printf("error message %u of %zu bytes: content differs\n", i, size);
+			return 1;
+		}
+		if (m.msg_flags & MSG_EOR)
+			eor++;
+		sum_add(&s, buf, size);
+		bytes += size;
+	}
+	secs = now() - t0;
+	printf("seqrecv msgs=%u bytes=%llu sum=%08x%08x eor=%u peer=%u:%u end=eof secs=%.2f MiBps=%.2f\n",
+	       count, bytes, s.a, s.b, eor, peer->svm_cid, peer->svm_port, secs,
+	       secs > 0 ? bytes / secs / 1048576 : 0.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_vm peer;
@@ -470,6 +581,21 @@ int main(int argc, char **argv)
 		return churn((unsigned int)number(argv[2], UINT32_MAX),
 			     (unsigned int)number(argv[3], UINT32_MAX),
 			     (unsigned int)number(argv[4], COUNT_MAX));
+	if (!strcmp(argv[1], "seq-listen") && argc == 4) {
+		sock_type = SOCK_SEQPACKET;
+		lfd = do_listen((unsigned int)number(argv[2], UINT32_MAX));
+		fd = do_accept(lfd, &peer);
+		printf("accepted peer=%u:%u\n", peer.svm_cid, peer.svm_port);
+		rc = seq_recv(fd, (unsigned int)number(argv[3], COUNT_MAX), &peer);
+		close(fd);
+		return rc;
+	}
+	if (!strcmp(argv[1], "seq-send") && argc == 5) {
+		sock_type = SOCK_SEQPACKET;
+		fd = do_connect((unsigned int)number(argv[2], UINT32_MAX),
+				(unsigned int)number(argv[3], UINT32_MAX));
+		return seq_send(fd, (unsigned int)number(argv[4], COUNT_MAX));
+	}
 	usage();
 	return 2;
 }

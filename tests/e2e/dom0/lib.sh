@@ -136,7 +136,9 @@ linux_guest() {
 # and the scenario runs once more; the second run's results stand.
 LINUX_IDS=
 with_retry() {
-    for attempt in 1 2; do
+    # wr_attempt, not attempt: linux_guest, which scenarios call, has its
+    # own loop, and busybox sh has no local variables.
+    for wr_attempt in 1 2; do
         BUF=/tmp/results.$1
         : >"$BUF"
         LINUX_IDS=
@@ -146,7 +148,7 @@ with_retry() {
         for id in $LINUX_IDS; do
             xl dmesg | grep -q "d${id}v0 Triple fault" && faulted="$faulted d$id"
         done
-        if [ $attempt = 1 ] && [ -n "$faulted" ] && grep -q '^FAIL ' "/tmp/results.$1"; then
+        if [ $wr_attempt = 1 ] && [ -n "$faulted" ] && grep -q '^FAIL ' "/tmp/results.$1"; then
             RETRIES=$((RETRIES + 1))
             sed 's/^/    dropped: /' "/tmp/results.$1"
             echo "RETRY $1:$faulted triple-faulted (known TCG flake), scenario run again"
