@@ -1,7 +1,8 @@
 //! `OP_SENDV_BATCH`: several messages in one hypercall.
 //!
-//! The entry array and the iov array are copied into Xen once, at the
-//! first step, and every entry is checked then (a malformed one fails the
+//! The entry array and the iov array are copied into Xen once each (one
+//! guest copy each, into the heap: nothing batch-sized goes on Xen's
+//! stack), at the first step, and every entry is checked then (a malformed one fails the
 //! call before anything is sent). The messages are then sent in array
 //! order, each by `send.rs` exactly as `OP_SENDV` sends one (check of the
 //! destination, reservation, copy, publish): whole or not at all, so in
@@ -37,10 +38,6 @@ use super::send::{check_source, Delivery, InFlight, Message, Parked, StepBudget,
 use super::{guest_elem, id_of, BatchArgs, V4v, SEND_STEP_BYTES_MAX};
 use crate::locking;
 use crate::platform::{Lock, Platform};
-
-/// Bytes of the entry or iov array copied from (or entries written back
-/// to) the guest at once: 32 entries or 64 iovs per copy.
-const ARRAY_COPY_BYTES: usize = 1024;
 
 /// Largest range of the sender's memory holding every payload of a batch
 /// that is copied in with one guest copy at the first step (see
@@ -117,8 +114,9 @@ impl WakeSet {
     }
 }
 
-/// Reads `n` elements of `T` at guest address `base` into `out`,
-/// [`ARRAY_COPY_BYTES`] per guest copy. No lock held.
+/// Reads `n` elements of `T` at guest address `base` into `out`, with one
+/// guest copy through a heap buffer (Xen's stack is small: nothing
+/// batch-sized goes on it). No lock held.
 fn read_array<P: Platform, T: Wire>(
     p: &P,
     caller: &P::Domain,
@@ -126,16 +124,14 @@ fn read_array<P: Platform, T: Wire>(
     n: usize,
     out: &mut Vec<T>,
 ) -> Result<(), Errno> {
-    let per_copy = ARRAY_COPY_BYTES / T::SIZE;
-    let mut buf = [0u8; ARRAY_COPY_BYTES];
-    let mut i = 0;
-    while i < n {
-        let k = core::cmp::min(per_copy, n - i);
-        let b = &mut buf[..k * T::SIZE];
-        p.copy_from_guest(caller, guest_elem(base, i, T::SIZE)?, b)?;
-        out.extend(b.chunks_exact(T::SIZE).map(T::read));
-        i += k;
-    }
+    let len = n.checked_mul(T::SIZE).ok_or(Errno::EINVAL)?;
+    // The end of the array must be representable (`-EFAULT` otherwise).
+    guest_elem(base, n, T::SIZE)?;
+    let mut buf: Vec<u8> = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+    buf.resize(len, 0);
+    p.copy_from_guest(caller, base, &mut buf)?;
+    out.extend(buf.chunks_exact(T::SIZE).map(T::read));
     Ok(())
 }
 
@@ -176,7 +172,10 @@ fn payload_window<P: Platform>(p: &P, caller: &P::Domain, ents: &[BatchEnt], iov
 
 impl<P: Platform> V4v<P> {
     /// `OP_SENDV_BATCH`, one hypercall step of it: starts a batch, or
-    /// continues this domain's parked one if `args` are the same.
+    /// continues this domain's parked one if `args` are the same. Never
+    /// inlined into the dispatcher, so that the other sub-ops do not carry
+    /// its frame on Xen's small stack.
+    #[inline(never)]
     pub(super) fn sendv_batch(&self, p: &P, caller: &P::Domain, args: BatchArgs) -> Result<i64, Errno> {
         let me = id_of(p, caller);
         let resumed = self.table.with(|t| match t.dom(me) {
@@ -333,24 +332,22 @@ impl<P: Platform> V4v<P> {
     }
 
     /// Writes back entries `first..upto` (their `status`) as Xen holds
-    /// them, [`ARRAY_COPY_BYTES`] per guest copy. No lock held. A fault is
-    /// ignored: the result says what was sent.
+    /// them, with one guest copy through a heap buffer. No lock held. A
+    /// fault (or no memory for the buffer) is ignored: the result says
+    /// what was sent.
     fn batch_write_status(&self, p: &P, caller: &P::Domain, b: &Batch, first: usize, upto: usize) {
         locking::assert_unlocked(p);
-        let per_copy = ARRAY_COPY_BYTES / BatchEnt::SIZE;
-        let mut buf = [0u8; ARRAY_COPY_BYTES];
         let upto = core::cmp::min(upto, b.ents.len());
-        let mut i = first;
-        while i < upto {
-            let k = core::cmp::min(per_copy, upto - i);
-            for (j, e) in b.ents[i..i + k].iter().enumerate() {
-                e.write(&mut buf[j * BatchEnt::SIZE..(j + 1) * BatchEnt::SIZE]);
-            }
-            let Ok(addr) = guest_elem(b.args.ents, i, BatchEnt::SIZE) else { return };
-            if p.copy_to_guest(caller, addr, &buf[..k * BatchEnt::SIZE]).is_err() {
-                return;
-            }
-            i += k;
+        let Some(ents) = b.ents.get(first..upto).filter(|e| !e.is_empty()) else { return };
+        let mut buf: Vec<u8> = Vec::new();
+        if buf.try_reserve_exact(ents.len() * BatchEnt::SIZE).is_err() {
+            return;
         }
+        buf.resize(ents.len() * BatchEnt::SIZE, 0);
+        for (e, out) in ents.iter().zip(buf.chunks_exact_mut(BatchEnt::SIZE)) {
+            e.write(out);
+        }
+        let Ok(addr) = guest_elem(b.args.ents, first, BatchEnt::SIZE) else { return };
+        let _ = p.copy_to_guest(caller, addr, &buf);
     }
 }

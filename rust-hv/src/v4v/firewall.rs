@@ -48,6 +48,7 @@ impl Table {
 impl<P: Platform> V4v<P> {
     /// `OP_FW_ADD`: inserts the rule at `rule` at position `pos` (past the
     /// end appends).
+    #[inline(never)]
     pub(super) fn fw_add(&self, p: &P, caller: &P::Domain, rule: u64, pos: u64) -> Result<i64, Errno> {
         locking::assert_unlocked(p);
         let r: FwRule = read_guest(p, caller, rule)?;
@@ -75,6 +76,7 @@ impl<P: Platform> V4v<P> {
     }
 
     /// `OP_FW_DEL`: deletes the first rule equal to the one at `rule`.
+    #[inline(never)]
     pub(super) fn fw_del(&self, p: &P, caller: &P::Domain, rule: u64) -> Result<i64, Errno> {
         let r: FwRule = read_guest(p, caller, rule)?;
         check_rule(&r)?;
@@ -87,6 +89,7 @@ impl<P: Platform> V4v<P> {
 
     /// `OP_FW_LIST`: copies rules `[first, first + cap)` to the array at
     /// `rules` and returns how many rules there are in all.
+    #[inline(never)]
     pub(super) fn fw_list(&self, p: &P, caller: &P::Domain, rules: u64, first: u64, cap: u64) -> Result<i64, Errno> {
         if cap > FW_RULES_MAX as u64 {
             return Err(Errno::E2BIG);

@@ -16,6 +16,7 @@ use crate::platform::{Lock, Platform};
 impl<P: Platform> V4v<P> {
     /// `OP_INFO`: the limits and the caller's statistics into `info`, and
     /// one of its rings' state into `ring_info` if that is not 0.
+    #[inline(never)]
     pub(super) fn info(&self, p: &P, caller: &P::Domain, info: u64, ring_info: u64) -> Result<(), Errno> {
         let caller_info = p.domain_info(caller);
         let me = caller_info.id;

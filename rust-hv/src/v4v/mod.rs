@@ -300,6 +300,10 @@ impl<P: Platform> V4v<P> {
     /// `__HYPERVISOR_v4v_op(cmd, args...)` issued by `caller`;
     /// `Err(ERESTART)` asks for the same hypercall to be issued again (a
     /// preempted send resumes where it stopped).
+    ///
+    /// The sub-op handlers are `#[inline(never)]`: inlined here, their
+    /// frames added up to more than 5 KiB of Xen's 8 KiB primary stack on
+    /// every path; apart, each path carries its own frame only.
     pub fn op(&self, p: &P, caller: &P::Domain, cmd: u32, args: [u64; 4]) -> Result<i64, Errno> {
         locking::assert_unlocked(p);
         if matches!(cmd, OP_FW_ADD | OP_FW_DEL | OP_FW_LIST) {

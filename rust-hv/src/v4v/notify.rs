@@ -22,6 +22,7 @@ impl<P: Platform> V4v<P> {
     /// `OP_NOTIFY`: re-reads the caller's own rings' `rx_ptr` and wakes the
     /// waiters that now fit; then answers each entry of `ring_data` (space
     /// available, and a wake-up asked for when there is not enough).
+    #[inline(never)]
     pub(super) fn notify(&self, p: &P, caller: &P::Domain, ring_data: u64) -> Result<i64, Errno> {
         let me = id_of(p, caller);
         // First the caller's own rings: it has probably consumed data, so

@@ -24,6 +24,7 @@ use crate::platform::{Lock, Platform};
 impl<P: Platform> V4v<P> {
     /// `OP_REGISTER_RING`: pins the ring's pages and indexes it; a
     /// re-registration with the same geometry only refreshes its header.
+    #[inline(never)]
     pub(super) fn register(&self, p: &P, caller: &P::Domain, args: RegisterArgs) -> Result<i64, Errno> {
         locking::assert_unlocked(p);
         let me = id_of(p, caller);
@@ -181,6 +182,7 @@ impl<P: Platform> V4v<P> {
 
     /// `OP_UNREGISTER_RING`: unpins the ring's pages and tells its waiters
     /// to look again.
+    #[inline(never)]
     pub(super) fn unregister(&self, p: &P, caller: &P::Domain, ring: u64) -> Result<(), Errno> {
         let me = id_of(p, caller);
         let u: UnregisterRing = read_guest(p, caller, ring)?;

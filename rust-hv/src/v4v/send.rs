@@ -162,6 +162,7 @@ enum Step {
 impl<P: Platform> V4v<P> {
     /// `OP_SENDV`, one hypercall step of it: starts a send, or continues
     /// this domain's parked one if `args` are the same.
+    #[inline(never)]
     pub(super) fn sendv(&self, p: &P, caller: &P::Domain, args: SendArgs) -> Result<i64, Errno> {
         let me = id_of(p, caller);
         // A continuation of this domain's send in progress?
