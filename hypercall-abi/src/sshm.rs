@@ -19,10 +19,12 @@
 //!   mappings).
 //! - `-ENOENT`: no region of that name (attach without `F_CREATE`, info,
 //!   unlink); detach of a `(gfn, name)` the target does not have attached; a
-//!   continued attach whose attachment was detached meanwhile (cancelled).
-//! - `-EEXIST`: create of an existing name; attach with `F_CREATE` of an
-//!   existing region whose size or persistence differs from the requested
-//!   one.
+//!   continued attach whose attachment was detached meanwhile, or a continued
+//!   create whose region was unlinked meanwhile (cancelled).
+//! - `-EEXIST`: create of an existing name (one still being created
+//!   included); attach with `F_CREATE` of an existing region whose size or
+//!   persistence differs from the requested one; a continued create that
+//!   finds another region under its name.
 //! - `-EACCES`: attach `prot` above the region's maximum (RW of an RO region),
 //!   like POSIX `shm_open(O_RDWR)` of a read-only object.
 //! - `-EINVAL`: attach `offset + nr_pages` beyond the region; detach
@@ -39,6 +41,20 @@
 //! A transient region is freed when its last attachment goes after it has
 //! been fully attached once (so a plain create followed by a failed attach
 //! keeps it); any region is freed when unlinked with nothing attached.
+//!
+//! # Bounded work
+//!
+//! Creating a region allocates and clears its backing in steps of at most
+//! [`BUILD_PAGES_STEP`] pages: `OP_CREATE` (and an attach with `F_CREATE`
+//! that creates, or finds its region still being created) returns a
+//! continuation between steps. While it is being built a region holds its
+//! name and its room under the limits, is listed with [`F_BUILDING`], and
+//! cannot be attached; any attach of it helps build it. A region whose
+//! creator went away half-built stays so until it is unlinked or an attach
+//! finishes it. Freeing is done in the background (a Xen tasklet) in steps
+//! of at most [`RELEASE_PAGES_STEP`] pages; until its pages are back they
+//! count against the page cap, and a create that finds the cap reached only
+//! by such pages waits for them (continuations) rather than fail.
 
 use core::mem::{offset_of, size_of};
 
@@ -78,6 +94,9 @@ pub const F_ALL: u32 = F_PERSISTENT | F_CREATE;
 /// on only while attached (it is not listed by name any more, so this is only
 /// seen through a domain's attachment).
 pub const F_UNLINKED: u32 = 1 << 8;
+/// Output flag in [`Entry::flags`]: the region is still being created (its
+/// backing is being allocated in steps); it cannot be attached yet.
+pub const F_BUILDING: u32 = 1 << 9;
 
 /// Read access.
 pub const PROT_READ: u32 = 1 << 0;
@@ -137,6 +156,12 @@ pub const ATTACHMENTS_PER_DOMAIN_MAX: u32 = 64;
 pub const LIST_ENTRIES_MAX: u32 = 64;
 /// Domains named in one [`Entry`]; more attachments are counted, not named.
 pub const ENTRY_DOMIDS_MAX: usize = 16;
+/// Most pages one step of creating a region allocates and clears before
+/// the domctl returns a continuation (8 MiB).
+pub const BUILD_PAGES_STEP: u64 = 2048;
+/// Most pages of freed regions one background step clears and gives back
+/// (2 MiB).
+pub const RELEASE_PAGES_STEP: u64 = 512;
 /// Highest gfn an attachment may reach (exclusive): 52-bit physical address.
 pub const GFN_LIMIT: u64 = 1 << (52 - 12);
 
@@ -159,8 +184,9 @@ pub struct StaticShm {
     pub offset: u64,
     /// Attach/detach: first gfn of the attachment in the target's physmap.
     pub gfn: u64,
-    /// IN/OUT, attach/detach: pages already done by this call's earlier
-    /// continuations. Must be 0 when the toolstack issues the call.
+    /// IN/OUT, create/attach/detach: pages already done by this call's
+    /// earlier continuations (create: pages of backing built). Must be 0
+    /// when the toolstack issues the call.
     pub progress: u64,
     /// Info/list: guest handle of an array of [`Entry`] (OUT).
     pub buffer: u64,
@@ -201,7 +227,7 @@ pub struct Entry {
     pub nr_pages: u64,
     /// The region's maximum `PROT_*`.
     pub max_prot: u32,
-    /// `F_PERSISTENT`, `F_UNLINKED`.
+    /// `F_PERSISTENT`, `F_UNLINKED`, `F_BUILDING`.
     pub flags: u32,
     /// Number of attachments (all domains).
     pub nr_attachments: u32,
@@ -296,12 +322,13 @@ impl StaticShm {
         let no_buffer = self.buffer == 0 && self.nr_entries == 0;
         match self.op {
             OP_CREATE => {
-                if self.flags & !F_PERSISTENT != 0 || !no_range || !no_buffer || self.size_pages != 0 {
+                let no_place = self.offset == 0 && self.gfn == 0;
+                if self.flags & !F_PERSISTENT != 0 || !no_place || !no_buffer || self.size_pages != 0 {
                     return Err(Errno::EINVAL);
                 }
                 self.name()?;
                 self.prot()?;
-                if self.nr_pages == 0 {
+                if self.nr_pages == 0 || self.progress >= self.nr_pages {
                     return Err(Errno::EINVAL);
                 }
                 if self.nr_pages > REGION_PAGES_MAX {
@@ -468,6 +495,23 @@ mod tests {
             f(&mut s);
             assert_eq!(s.validate(), Err(*e), "case {i}");
         }
+    }
+
+    #[test]
+    fn create_takes_progress_below_its_size_only() {
+        let create = StaticShm {
+            op: OP_CREATE,
+            name: *Name::new("big").unwrap().field(),
+            nr_pages: 4,
+            prot: PROT_RW,
+            ..Default::default()
+        };
+        assert_eq!(create.validate(), Ok(()));
+        assert_eq!(StaticShm { progress: 3, ..create }.validate(), Ok(()));
+        assert_eq!(StaticShm { progress: 4, ..create }.validate(), Err(Errno::EINVAL));
+        assert_eq!(StaticShm { progress: u64::MAX, ..create }.validate(), Err(Errno::EINVAL));
+        assert_eq!(StaticShm { gfn: 1, ..create }.validate(), Err(Errno::EINVAL));
+        assert_eq!(StaticShm { offset: 1, ..create }.validate(), Err(Errno::EINVAL));
     }
 
     #[test]

@@ -184,6 +184,10 @@ fn constants_agree() {
     assert_eq!(value("XEN_SSHM_ATTACHMENTS_PER_DOMAIN_MAX"), sshm::ATTACHMENTS_PER_DOMAIN_MAX as u64);
     assert_eq!(value("XEN_SSHM_LIST_ENTRIES_MAX"), sshm::LIST_ENTRIES_MAX as u64);
     assert_eq!(value("V4VOP_sendv"), v4v::OP_SENDV as u64);
+    assert_eq!(value("XEN_SSHM_F_unlinked"), sshm::F_UNLINKED as u64);
+    assert_eq!(value("XEN_SSHM_F_building"), sshm::F_BUILDING as u64);
+    assert_eq!(value("XEN_SSHM_BUILD_PAGES_STEP"), sshm::BUILD_PAGES_STEP);
+    assert_eq!(value("XEN_SSHM_RELEASE_PAGES_STEP"), sshm::RELEASE_PAGES_STEP);
     assert_eq!(value("V4V_SLOT_BYTES"), v4v::SLOT_BYTES as u64);
     assert_eq!(value("V4V_RING_LEN_MAX"), v4v::RING_LEN_MAX as u64);
     assert_eq!(value("V4V_RINGS_PER_DOMAIN_MAX"), v4v::RINGS_PER_DOMAIN_MAX as u64);

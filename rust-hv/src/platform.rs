@@ -89,6 +89,12 @@ pub trait Platform: Sync + Sized {
     /// whatever other (transient) references remain: the heap does not
     /// scrub for the never-dying pseudo-domain, so nothing else would.
     fn sshm_free(&self, mfn: Mfn, order: u32);
+    /// Asks for [`crate::sshm::Sshm::release_step`] to be run soon, outside
+    /// any hypercall, and again while it returns `true`: freed regions'
+    /// backing is given back in the background, in bounded steps (Xen: a
+    /// tasklet, which runs in idle vCPU context; asking again while it is
+    /// pending is a no-op).
+    fn sshm_release_later(&self);
 
     // ---- p2m ----
 

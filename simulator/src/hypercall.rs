@@ -60,11 +60,40 @@ impl Sim {
             }
             _ => Err(Errno::ENOSYS),
         };
+        drop(_running);
+        self.run_background();
         match r {
             Ok(v) => Step::Done(v),
             Err(Errno::ERESTART) => Step::Continuation,
             Err(e) => Step::Done(e.to_ret()),
         }
+    }
+
+    /// The background work the logic asked for (Xen: the sshm release
+    /// tasklet, which runs in idle vCPU context soon after): run here, on
+    /// the way back to the guest, to completion, one bounded step at a
+    /// time. Returns how many steps it took.
+    /// Nothing runs while the test drives it itself
+    /// ([`crate::Machine::set_background_manual`]).
+    pub fn run_background(&self) -> u64 {
+        let mut steps = 0;
+        while !self.machine().background_manual() && self.background_step().is_some() {
+            steps += 1;
+        }
+        steps
+    }
+
+    /// One step of the background release, if it was asked for: `Some(more)`
+    /// (and asked for again if more is left), `None` if nothing was due.
+    pub fn background_step(&self) -> Option<bool> {
+        if !self.machine().take_release_request() {
+            return None;
+        }
+        let more = self.hv().sshm.release_step(self.machine());
+        if more {
+            self.machine().ask_release();
+        }
+        Some(more)
     }
 
     /// `do_domctl`, in Xen's order: copy in (`-EFAULT`), interface version

@@ -128,7 +128,9 @@ impl Sim {
         };
         // Pause: no hypercall of the dying domain is in flight from here on.
         drop(d.0.pause.write().unwrap_or_else(|e| e.into_inner()));
-        match self.hv.domain_destroy(&self.machine, &d) {
+        let r = self.hv.domain_destroy(&self.machine, &d);
+        self.run_background();
+        match r {
             Err(Errno::ERESTART) => return Ok(false),
             Err(e) => return Err(e),
             Ok(()) => {}

@@ -33,8 +33,9 @@
 /* Input flags. */
 #define XEN_SSHM_F_persistent (1U << 0) /* Outlives its users until unlink. */
 #define XEN_SSHM_F_create     (1U << 1) /* Attach: create-or-open.          */
-/* Output flag in xen_sshm_entry.flags. */
-#define XEN_SSHM_F_unlinked   (1U << 8)
+/* Output flags in xen_sshm_entry.flags. */
+#define XEN_SSHM_F_unlinked   (1U << 8) /* Name removed; alive while attached. */
+#define XEN_SSHM_F_building   (1U << 9) /* Being created; not attachable yet. */
 
 #define XEN_SSHM_PROT_read   (1U << 0)
 #define XEN_SSHM_PROT_write  (1U << 1)
@@ -50,6 +51,14 @@
 #define XEN_SSHM_LIST_ENTRIES_MAX          64
 #define XEN_SSHM_ENTRY_DOMIDS_MAX          16
 #define XEN_SSHM_GFN_LIMIT                 (1ULL << 40)
+/*
+ * Bounded work: creating a region allocates and clears at most
+ * BUILD_PAGES_STEP pages per step (the domctl continues itself between
+ * steps); freed regions are cleared and given back in the background,
+ * RELEASE_PAGES_STEP pages per step.
+ */
+#define XEN_SSHM_BUILD_PAGES_STEP          2048
+#define XEN_SSHM_RELEASE_PAGES_STEP        512
 
 /*
  * XEN_DOMCTL_static_shm, on the domain in the domctl envelope. Fields are
@@ -64,7 +73,9 @@ struct xen_domctl_static_shm {
     uint64_aligned_t nr_pages;  /* create: size; attach: pages to map         */
     uint64_aligned_t offset;    /* attach: first page of the region           */
     uint64_aligned_t gfn;       /* attach/detach: first gfn                   */
-    uint64_aligned_t progress;  /* IN/OUT: continuation progress, 0 to start  */
+    uint64_aligned_t progress;  /* IN/OUT: continuation progress, 0 to start
+                                 * (create: pages built; attach/detach: pages
+                                 * mapped/unmapped)                           */
     uint64_aligned_t buffer;    /* info/list: XEN_GUEST_HANDLE_64 of entries  */
     uint32_t nr_entries;        /* list: IN capacity, OUT entries written     */
     uint32_t prot;              /* XEN_SSHM_PROT_*                            */
@@ -78,7 +89,7 @@ struct xen_sshm_entry {
     char name[XEN_SSHM_NAME_BYTES];
     uint64_aligned_t nr_pages;
     uint32_t max_prot;          /* XEN_SSHM_PROT_*                            */
-    uint32_t flags;             /* XEN_SSHM_F_persistent, XEN_SSHM_F_unlinked */
+    uint32_t flags;             /* XEN_SSHM_F_persistent, _unlinked, _building */
     uint32_t nr_attachments;
     domid_t creator;            /* Audit only: it owns nothing.               */
     uint16_t nr_domids;         /* Valid entries of domids[].                 */

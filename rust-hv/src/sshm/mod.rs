@@ -30,13 +30,18 @@
 //! (`-ERESTART` with `progress` updated); so does the rollback of a failed
 //! attach, and the teardown at domain death runs in steps of at most as many
 //! entries, each returning `-ERESTART` to Xen's relinquish path until done.
-//! Region-sized work is done with the lock dropped: a new region's room is
-//! reserved against the limits under the lock, its backing allocated (and
-//! cleared) without it, and it is then made visible under the lock, whole
-//! (a racing create-or-open either sees it whole or not at all; the loser
-//! of a race gives its backing back). A freed region's chunks go on a free
-//! list under the lock and are given back (and cleared) after it is
-//! dropped, [`RELEASE_BATCH`] at a time.
+//! Region-sized work is done with the lock dropped and in bounded steps. A
+//! new region takes its name and its room under the limits at once, and is
+//! then built: each step allocates (and clears) at most
+//! [`BUILD_PAGES_STEP`] pages, a chunk at a time with the lock dropped,
+//! adding each under it, and the domctl returns a continuation between
+//! steps. Until it is whole a region cannot be attached (an attach of it
+//! helps build it; the loser of a race to add a chunk gives it back). A
+//! freed region's chunks go on a free list under the lock and are given
+//! back (and cleared) with it dropped, at most [`RELEASE_PAGES_STEP`] pages
+//! per step, by [`Sshm::release_step`], which the platform runs in the
+//! background ([`Platform::sshm_release_later`]; Xen: a tasklet) and the
+//! domain-kill hook runs in its own steps.
 //!
 //! A domain's death is ordered with attach by this lock and `d->is_dying`:
 //! Xen sets `is_dying` before calling the hook, attach checks it with the lock
@@ -48,6 +53,7 @@ mod registry;
 use hypercall_abi::sshm::{
     Entry, Name, Prot, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,
 };
+pub use hypercall_abi::sshm::{BUILD_PAGES_STEP, RELEASE_PAGES_STEP};
 use hypercall_abi::{DomId, Errno, Gfn};
 
 use crate::locking;
@@ -61,19 +67,32 @@ use registry::{Attachment, Mapped, Phase, State};
 /// or 1 MiB of 4 KiB entries per call.
 pub const BATCH_ENTRIES_MAX: u64 = 256;
 
-/// Freed chunks given back per acquisition of the sshm lock.
+/// Freed chunks given back per acquisition of the sshm lock (and at most
+/// [`RELEASE_PAGES_STEP`] pages).
 pub const RELEASE_BATCH: usize = 16;
 
-/// Times an attach with `F_CREATE` creates its region and finds it gone
-/// again (unlinked by a racing toolstack) before it gives up (`-EAGAIN`).
+/// Times an attach with `F_CREATE` finds the region it created or was
+/// building gone again (unlinked by a racing toolstack) before it gives up
+/// (`-EAGAIN`).
 const CREATE_TRIES_MAX: u32 = 3;
 
 /// What [`Sshm::attach_start`] needs.
 enum Start {
     /// The attachment is recorded, at this index.
     Ready(usize),
-    /// The region must be created first (with the lock dropped).
-    Create { size: u64, persistent: bool },
+    /// The region is being built: a step of it first (with the lock
+    /// dropped).
+    Build(registry::RegionId),
+    /// The region to create needs room that freed pages not yet given back
+    /// still take.
+    WaitForRelease,
+}
+
+/// How far a step of building a region got.
+enum Built {
+    Whole,
+    /// Pages built so far; the step's budget is spent.
+    Partly(u64),
 }
 
 /// Run-time limits (boot parameters in Xen), each at most the ABI's hard cap.
@@ -180,19 +199,26 @@ impl<P: Platform> Sshm<P> {
             // `validate` refuses every other op.
             _ => Err(Errno::EOPNOTSUPP),
         };
-        debug_assert!(r != Err(Errno::ERESTART) || matches!(op.op, OP_ATTACH | OP_DETACH));
-        self.release(p);
+        debug_assert!(r != Err(Errno::ERESTART) || matches!(op.op, OP_CREATE | OP_ATTACH | OP_DETACH));
+        if self.state.with(|s| s.has_dead()) {
+            p.sshm_release_later();
+        }
         r
     }
 
-    /// Gives freed chunks back to the platform (which clears them), with
-    /// the lock dropped, [`RELEASE_BATCH`] per acquisition.
-    fn release(&self, p: &P) {
+    /// One bounded step of giving freed regions' backing back to the
+    /// platform (which clears it): at most [`RELEASE_PAGES_STEP`] pages,
+    /// [`RELEASE_BATCH`] chunks per acquisition of the lock, given back with
+    /// it dropped. Returns whether more is left: the platform calls it again
+    /// (Xen: the release tasklet reschedules itself).
+    pub fn release_step(&self, p: &P) -> bool {
+        locking::assert_unlocked(p);
         let mut batch = [registry::Chunk { first_page: 0, mfn: hypercall_abi::Mfn(0), order: 0 }; RELEASE_BATCH];
-        loop {
-            let n = self.state.with(|s| s.take_dead(&mut batch));
+        let mut budget = RELEASE_PAGES_STEP;
+        while budget > 0 {
+            let n = self.state.with(|s| s.take_dead(&mut batch, budget));
             if n == 0 {
-                return;
+                break;
             }
             let mut pages = 0u64;
             for c in &batch[..n] {
@@ -200,51 +226,106 @@ impl<P: Platform> Sshm<P> {
                 pages += 1u64 << c.order;
             }
             self.state.with(|s| s.released(pages));
+            budget = budget.saturating_sub(pages);
+        }
+        self.state.with(|s| s.has_dead())
+    }
+
+    /// One bounded step of building region `id`: at most
+    /// [`BUILD_PAGES_STEP`] pages (fewer if Xen asks to preempt), each chunk
+    /// allocated and cleared with the lock dropped and added under it. An
+    /// allocation failure removes the region (creating is all or nothing,
+    /// whoever was building it): `-ENOMEM`. `-ENOENT` if it was unlinked
+    /// meanwhile.
+    fn build(&self, p: &P, id: registry::RegionId) -> Result<Built, Errno> {
+        let mut done = 0u64;
+        loop {
+            let next = self.state.with(|s| s.region(id).map(|r| (r.next_chunk(), r.built)));
+            let Some((next, built)) = next else { return Err(Errno::ENOENT) };
+            let Some((page, order)) = next else { return Ok(Built::Whole) };
+            if done >= BUILD_PAGES_STEP || (done > 0 && p.preempt_check()) {
+                return Ok(Built::Partly(built));
+            }
+            let chunk = match p.sshm_alloc(order) {
+                Ok(mfn) => Ok((mfn, order)),
+                // Not one 2 MiB chunk free: 4 KiB ones will do.
+                Err(_) if order != 0 => p.sshm_alloc(0).map(|mfn| (mfn, 0)),
+                Err(e) => Err(e),
+            };
+            let (mfn, order) = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    self.state.with(|s| {
+                        s.abandon_build(p, id);
+                        self.debug_check(s);
+                    });
+                    return Err(e);
+                }
+            };
+            let added = self.state.with(|s| s.add_chunk(id, registry::Chunk { first_page: page, mfn, order }));
+            match added {
+                Ok(whole) => {
+                    done += 1 << order;
+                    if whole {
+                        return Ok(Built::Whole);
+                    }
+                }
+                Err((e, c)) => {
+                    p.sshm_free(c.mfn, c.order);
+                    match e {
+                        // Another builder added this page first: go on from
+                        // where it got to.
+                        Errno::EAGAIN => {}
+                        Errno::ENOMEM => {
+                            self.state.with(|s| s.abandon_build(p, id));
+                            return Err(Errno::ENOMEM);
+                        }
+                        e => return Err(e),
+                    }
+                }
+            }
         }
     }
 
-    /// Creates a linked region: room reserved under the lock, backing
-    /// allocated without it, the region made visible under it. `-EEXIST`
-    /// if the name is (or meanwhile became) taken.
-    fn new_region(
-        &self,
-        p: &P,
-        name: Name,
-        nr_pages: u64,
-        max_prot: Prot,
-        persistent: bool,
-        creator: DomId,
-    ) -> Result<registry::RegionId, Errno> {
-        self.state.with(|s| {
-            if s.lookup(&name).is_some() {
-                return Err(Errno::EEXIST);
-            }
-            s.reserve(&self.limits, nr_pages)
-        })?;
-        let chunks = match registry::alloc_backing(p, nr_pages) {
-            Ok(c) => c,
-            Err(e) => {
-                self.state.with(|s| s.unreserve(nr_pages));
-                return Err(e);
-            }
-        };
-        let r = self.state.with(|s| {
-            let r = s.insert_region(name, nr_pages, max_prot, persistent, creator, chunks);
+    /// `OP_CREATE`: begins the region (`progress` 0) or finds the one its
+    /// earlier steps began, and builds a step of it; a continuation until it
+    /// is whole, with `progress` the pages built.
+    fn create(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
+        let name = op.name()?;
+        let prot = op.prot()?;
+        let persistent = op.flags & F_PERSISTENT != 0;
+        let begun = self.state.with(|s| {
+            let r = if op.progress == 0 {
+                if s.lookup(&name).is_some() {
+                    return Err(Errno::EEXIST);
+                }
+                s.begin_region(&self.limits, name, op.nr_pages, prot, persistent, target, None)
+            } else {
+                s.find_same(&name, op.nr_pages, prot, persistent)
+            };
             self.debug_check(s);
             r
         });
-        r.map_err(|(e, chunks)| {
-            for c in &chunks {
-                p.sshm_free(c.mfn, c.order);
+        let id = match begun {
+            Ok(id) => id,
+            Err(Errno::ERESTART) => return self.wait_for_release(p),
+            Err(e) => return Err(e),
+        };
+        match self.build(p, id)? {
+            Built::Whole => Ok(0),
+            Built::Partly(built) => {
+                op.progress = built;
+                Err(Errno::ERESTART)
             }
-            e
-        })
+        }
     }
 
-    fn create(&self, p: &P, target: DomId, op: &StaticShm) -> Result<i64, Errno> {
-        let name = op.name()?;
-        let persistent = op.flags & F_PERSISTENT != 0;
-        self.new_region(p, name, op.nr_pages, op.prot()?, persistent, target).map(|_| 0)
+    /// A create needs room that freed pages not yet given back still take:
+    /// gives a step of them back here and continues (`progress` unchanged,
+    /// so the op starts again).
+    fn wait_for_release(&self, p: &P) -> Result<i64, Errno> {
+        self.release_step(p);
+        Err(Errno::ERESTART)
     }
 
     fn unlink(&self, p: &P, op: &StaticShm) -> Result<i64, Errno> {
@@ -329,34 +410,32 @@ impl<P: Platform> Sshm<P> {
     fn attach(&self, p: &P, target: DomId, op: &mut StaticShm) -> Result<i64, Errno> {
         let name = op.name()?;
         let (d, info) = self.attach_target(p, target)?;
-        let mut created = None;
-        for attempt in 1..=CREATE_TRIES_MAX {
-            match self.attach_locked(p, &d, info.id, &name, op, created)? {
+        for _ in 0..CREATE_TRIES_MAX {
+            let id = match self.attach_locked(p, &d, info.id, &name, op)? {
                 Ok(r) => return r,
-                // Create-or-open of a missing region: created with the lock
-                // dropped, then opened (a racer may have created it first).
-                // Not on the last attempt, which could not open it.
-                Err(Start::Create { .. }) if attempt == CREATE_TRIES_MAX => break,
-                Err(Start::Create { size, persistent }) => {
-                    // Read-write whatever this attachment's prot: which guest
-                    // happens to start first must not decide what the
-                    // others may do. A read-only region is made with
-                    // `OP_CREATE`.
-                    match self.new_region(p, name, size, Prot::ReadWrite, persistent, info.id) {
-                        Ok(id) => created = Some(id),
-                        Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+                Err(Start::Build(id)) => id,
+                Err(Start::WaitForRelease) => return self.wait_for_release(p),
                 Err(Start::Ready(_)) => return Err(Errno::EINVAL),
+            };
+            // The region is being built (by this attach, with `F_CREATE`,
+            // or by another caller): a step of it, then the attach goes on
+            // if it is whole, else continues from the start (`progress`
+            // stays 0: nothing is recorded for this attach yet).
+            match self.build(p, id) {
+                Ok(Built::Whole) => {}
+                Ok(Built::Partly(_)) => return Err(Errno::ERESTART),
+                // Unlinked meanwhile: look it up again.
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
             }
         }
-        // Created and unlinked again by a racing toolstack, every time.
+        // Created (or found being built) and unlinked again by a racing
+        // toolstack, every time.
         Err(Errno::EAGAIN)
     }
 
     /// The attach under the lock: `Ok(Ok(result))` when done (or
-    /// continued), `Ok(Err(Start::Create))` when its region must be created
+    /// continued), `Ok(Err(Start::Build))` when its region must be built
     /// first.
     fn attach_locked(
         &self,
@@ -365,19 +444,16 @@ impl<P: Platform> Sshm<P> {
         domid: DomId,
         name: &Name,
         op: &mut StaticShm,
-        created: Option<registry::RegionId>,
     ) -> Result<Result<Result<i64, Errno>, Start>, Errno> {
         let gfn = Gfn(op.gfn);
         self.state.with(|s| {
             // Checked again with the lock held: see `# Locking`.
             if p.domain_info(d).dying {
-                if let Some(id) = created {
-                    s.drop_created(p, id);
-                }
+                s.drop_created(p, name, domid, gfn);
                 return Err(Errno::ESRCH);
             }
             let i = if op.progress == 0 {
-                match self.attach_start(p, s, domid, name, op, created) {
+                match self.attach_start(p, s, domid, name, op) {
                     Ok(Start::Ready(i)) => i,
                     Ok(c) => return Ok(Err(c)),
                     Err(e) => return Err(e),
@@ -411,44 +487,31 @@ impl<P: Platform> Sshm<P> {
     }
 
     /// Opens the region and records a new attachment with nothing mapped
-    /// yet; with `F_CREATE` and no such region, asks for it to be created
-    /// first (`Start::Create`). `created` is the region this attach created
-    /// on an earlier pass: it goes again if the attach fails now.
-    fn attach_start(
-        &self,
-        p: &P,
-        s: &mut State,
-        domid: DomId,
-        name: &Name,
-        op: &StaticShm,
-        created: Option<registry::RegionId>,
-    ) -> Result<Start, Errno> {
-        let r = Self::attach_start_inner(s, domid, name, op, created);
-        if let (Err(_), Some(id)) = (&r, created) {
-            s.drop_created(p, id);
+    /// yet; with `F_CREATE` and no such region, begins it (`Start::Build`).
+    /// A region being built is built first (`Start::Build`). If the attach
+    /// fails here, a region it created goes again.
+    fn attach_start(&self, p: &P, s: &mut State, domid: DomId, name: &Name, op: &StaticShm) -> Result<Start, Errno> {
+        let r = self.attach_start_inner(s, domid, name, op);
+        if r.is_err() {
+            s.drop_created(p, name, domid, Gfn(op.gfn));
         }
         r
     }
 
-    fn attach_start_inner(
-        s: &mut State,
-        domid: DomId,
-        name: &Name,
-        op: &StaticShm,
-        created: Option<registry::RegionId>,
-    ) -> Result<Start, Errno> {
+    fn attach_start_inner(&self, s: &mut State, domid: DomId, name: &Name, op: &StaticShm) -> Result<Start, Errno> {
         let gfn = Gfn(op.gfn);
         s.check_new_attachment(domid, gfn, op.nr_pages)?;
         let end = op.offset.checked_add(op.nr_pages).ok_or(Errno::EINVAL)?;
-        let (id, created) = match s.lookup(name) {
+        let size = if op.size_pages == 0 { end } else { op.size_pages };
+        let persistent = op.flags & F_PERSISTENT != 0;
+        let id = match s.lookup(name) {
             Some(id) => {
                 let r = s.region(id).ok_or(Errno::ENOENT)?;
                 if op.flags & F_CREATE != 0 {
                     // Create-or-open of an existing region: the attributes
                     // the caller would have created it with must match, so
                     // that racing creators cannot silently disagree.
-                    let size = if op.size_pages == 0 { end } else { op.size_pages };
-                    if size != r.nr_pages || (op.flags & F_PERSISTENT != 0) != r.persistent {
+                    if size != r.nr_pages || persistent != r.persistent {
                         return Err(Errno::EEXIST);
                     }
                 }
@@ -458,14 +521,26 @@ impl<P: Platform> Sshm<P> {
                 if end > r.nr_pages {
                     return Err(Errno::EINVAL);
                 }
-                (id, created == Some(id))
+                if !r.is_built() {
+                    return Ok(Start::Build(id));
+                }
+                id
             }
             None if op.flags & F_CREATE != 0 => {
-                let size = if op.size_pages == 0 { end } else { op.size_pages };
-                return Ok(Start::Create { size, persistent: op.flags & F_PERSISTENT != 0 });
+                // Read-write whatever this attachment's prot: which guest
+                // happens to start first must not decide what the others
+                // may do. A read-only region is made with `OP_CREATE`.
+                let begun =
+                    s.begin_region(&self.limits, *name, size, Prot::ReadWrite, persistent, domid, Some((domid, gfn)));
+                return match begun {
+                    Ok(id) => Ok(Start::Build(id)),
+                    Err(Errno::ERESTART) => Ok(Start::WaitForRelease),
+                    Err(e) => Err(e),
+                };
             }
             None => return Err(Errno::ENOENT),
         };
+        let created = s.region(id).is_some_and(|r| r.created_by_attach == Some((domid, gfn)) && !r.used);
         let a = Attachment {
             domid,
             gfn,
@@ -605,12 +680,21 @@ impl<P: Platform> Sshm<P> {
                 let rollback = s.attachment(i).is_some_and(|a| matches!(a.phase, Phase::RollingBack(_)));
                 s.remove_attachment(p, i, rollback);
             };
+            if r.is_ok() {
+                // Regions its unfinished create-or-opens began go too.
+                s.drop_created_by(p, domid);
+            }
             debug_assert!(r.is_err() || s.first_of(domid).is_none());
             self.debug_check(s);
             r
         });
-        self.release(p);
-        r
+        r?;
+        // What its death freed is given back before the domain is gone, in
+        // steps of its own.
+        if self.release_step(p) {
+            return Err(Errno::ERESTART);
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,9 @@
 
 use alloc::vec::Vec;
 
-use hypercall_abi::sshm::{Entry, Name, Prot, ATTACHMENTS_PER_DOMAIN_MAX, ENTRY_DOMIDS_MAX, F_PERSISTENT, F_UNLINKED};
+use hypercall_abi::sshm::{
+    Entry, Name, Prot, ATTACHMENTS_PER_DOMAIN_MAX, ENTRY_DOMIDS_MAX, F_BUILDING, F_PERSISTENT, F_UNLINKED,
+};
 use hypercall_abi::{DomId, Errno, Gfn, Mfn, PageCount, PAGE_ORDER_2M};
 
 use crate::platform::Platform;
@@ -48,7 +50,15 @@ pub(super) struct Region {
     pub(super) used: bool,
     /// The domain it was created on, for audit: it owns nothing.
     pub(super) creator: DomId,
-    /// Backing, sorted by `first_page`, covering `0..nr_pages` exactly.
+    /// The attach (domain, gfn) that created it, if one did: until the
+    /// region is used, that attach failing takes the region with it
+    /// (create-or-open is atomic), even across continuations.
+    pub(super) created_by_attach: Option<(DomId, Gfn)>,
+    /// Pages backed so far: the region is being built (see
+    /// [`State::begin_region`]) until this reaches `nr_pages`, and cannot
+    /// be attached until then.
+    pub(super) built: u64,
+    /// Backing, sorted by `first_page`, covering `0..built` exactly.
     pub(super) chunks: Vec<Chunk>,
     /// Attachments of every phase, each holding one reference.
     pub(super) nr_attachments: u32,
@@ -153,6 +163,25 @@ pub(super) struct P2mEntry {
 }
 
 impl Region {
+    /// Whether its backing is complete (it may be attached).
+    pub(super) fn is_built(&self) -> bool {
+        self.built == self.nr_pages
+    }
+
+    /// Where a region being built gets its next chunk: the first page not
+    /// backed, and the largest order that fits there. `None` once built.
+    pub(super) fn next_chunk(&self) -> Option<(u64, u32)> {
+        let rest = self.nr_pages.checked_sub(self.built).filter(|&r| r > 0)?;
+        let big = self.built.is_multiple_of(SUPERPAGE) && rest >= SUPERPAGE;
+        Some((self.built, if big { PAGE_ORDER_2M } else { 0 }))
+    }
+
+    /// Whether `op`'s attributes are this region's (a continued or racing
+    /// create of the same region).
+    pub(super) fn has_attributes(&self, nr_pages: u64, max_prot: Prot, persistent: bool) -> bool {
+        self.nr_pages == nr_pages && self.max_prot == max_prot && self.persistent == persistent
+    }
+
     /// The chunk backing region page `page` (< `nr_pages`).
     fn chunk_at(&self, page: u64) -> Option<&Chunk> {
         let i = self.chunks.partition_point(|c| c.first_page <= page).checked_sub(1)?;
@@ -170,7 +199,9 @@ impl Region {
             name: *self.name.field(),
             nr_pages: self.nr_pages,
             max_prot: self.max_prot.abi(),
-            flags: if self.persistent { F_PERSISTENT } else { 0 } | if self.linked { 0 } else { F_UNLINKED },
+            flags: if self.persistent { F_PERSISTENT } else { 0 }
+                | if self.linked { 0 } else { F_UNLINKED }
+                | if self.is_built() { 0 } else { F_BUILDING },
             nr_attachments: self.nr_attachments,
             creator: self.creator.0,
             ..Default::default()
@@ -223,17 +254,20 @@ pub(super) struct State {
     names: Vec<(Name, RegionId)>,
     /// Sorted by `(domid, gfn)`; a domain's attachments never overlap.
     attachments: Vec<Attachment>,
-    /// Backing pages of all live regions and of freed chunks not yet
-    /// given back ([`State::dead`]).
+    /// Pages of all live regions (whole, those being built included: their
+    /// room is taken when they begin) and of freed chunks not yet given
+    /// back ([`State::dead`], [`State::releasing`]).
     pages: u64,
-    /// Reserved for regions being created (see [`State::reserve`]).
-    reserved_pages: u64,
-    reserved_regions: usize,
     /// Chunks of freed regions, given back to the platform (and cleared)
-    /// with the lock dropped: clearing a region is region-sized work.
-    /// Its capacity always covers every live chunk, so freeing a region
-    /// never allocates.
+    /// with the lock dropped and in bounded steps: clearing a region is
+    /// region-sized work. Its capacity always covers every live chunk, so
+    /// freeing a region never allocates.
     dead: Vec<Chunk>,
+    /// Pages in [`State::dead`].
+    dead_pages: u64,
+    /// Pages of regions being built that have no backing yet (counted in
+    /// [`State::pages`]: their room is taken).
+    unbuilt_pages: u64,
     /// Chunks of all live regions.
     live_chunks: usize,
     /// Pages taken off the free list and being given back right now.
@@ -247,7 +281,8 @@ pub struct Stats {
     pub regions: u64,
     /// Regions reachable by name.
     pub linked: u64,
-    /// Backing pages of all live regions.
+    /// Backing pages held: those of all live regions built so far, and of
+    /// freed regions not yet given back.
     pub pages: u64,
     /// Attachments of every domain, in-flight ones included.
     pub attachments: u64,
@@ -258,7 +293,7 @@ impl State {
         Stats {
             regions: self.regions.len() as u64,
             linked: self.names.len() as u64,
-            pages: self.pages,
+            pages: self.pages - self.unbuilt_pages,
             attachments: self.attachments.len() as u64,
         }
     }
@@ -294,68 +329,53 @@ impl State {
         Some((self.region(id)?, rest))
     }
 
-    /// Reserves room for a new region of `nr_pages` against the limits, so
-    /// that its backing can be allocated with the lock dropped: `-EINVAL`
-    /// for 0 pages, `-E2BIG` past the region cap, `-ENOSPC` past the region
-    /// count or the memory cap. [`State::insert_region`] or
-    /// [`State::unreserve`] ends the reservation.
-    pub(super) fn reserve(&mut self, limits: &Limits, nr_pages: u64) -> Result<(), Errno> {
+    /// Begins a region of `nr_pages` named `name` (which must be free):
+    /// it takes its name and its whole room under the limits now, and has
+    /// no backing yet ([`State::add_chunk`] builds it). `-EINVAL` for 0
+    /// pages, `-E2BIG` past the region cap, `-ENOSPC` past the region count
+    /// or the page cap, `-ENOMEM` if the tables cannot grow; `-ERESTART` if
+    /// the page cap is reached only by freed pages not yet given back: the
+    /// caller gives some back and continues.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn begin_region(
+        &mut self,
+        limits: &Limits,
+        name: Name,
+        nr_pages: u64,
+        max_prot: Prot,
+        persistent: bool,
+        creator: DomId,
+        created_by_attach: Option<(DomId, Gfn)>,
+    ) -> Result<RegionId, Errno> {
+        debug_assert!(self.lookup(&name).is_none());
         if nr_pages == 0 {
             return Err(Errno::EINVAL);
         }
         if nr_pages > limits.region_pages_max {
             return Err(Errno::E2BIG);
         }
-        let regions = self.regions.len().checked_add(self.reserved_regions).ok_or(Errno::ENOSPC)?;
-        if regions >= limits.regions_max as usize {
+        if self.regions.len() >= limits.regions_max as usize {
             return Err(Errno::ENOSPC);
         }
-        let pages =
-            self.pages.checked_add(self.reserved_pages).and_then(|p| p.checked_add(nr_pages)).ok_or(Errno::ENOSPC)?;
+        let pages = self.pages.checked_add(nr_pages).ok_or(Errno::ENOSPC)?;
         if pages > limits.total_pages_max {
-            return Err(Errno::ENOSPC);
+            let freeing = self.dead_pages.saturating_add(self.releasing);
+            return Err(if pages - freeing <= limits.total_pages_max { Errno::ERESTART } else { Errno::ENOSPC });
         }
-        self.reserved_regions += 1;
-        self.reserved_pages += nr_pages;
-        Ok(())
-    }
-
-    /// Ends a reservation of [`State::reserve`].
-    pub(super) fn unreserve(&mut self, nr_pages: u64) {
-        debug_assert!(self.reserved_regions > 0 && self.reserved_pages >= nr_pages);
-        self.reserved_regions = self.reserved_regions.saturating_sub(1);
-        self.reserved_pages = self.reserved_pages.saturating_sub(nr_pages);
-    }
-
-    /// Makes a reserved region with its backing (from [`alloc_backing`])
-    /// linked under `name`, ending the reservation. `-EEXIST` if the name
-    /// was taken meanwhile, `-ENOMEM` if the tables cannot grow; the
-    /// backing then comes back to be freed with the lock dropped.
-    pub(super) fn insert_region(
-        &mut self,
-        name: Name,
-        nr_pages: u64,
-        max_prot: Prot,
-        persistent: bool,
-        creator: DomId,
-        chunks: Vec<Chunk>,
-    ) -> Result<RegionId, (Errno, Vec<Chunk>)> {
-        self.unreserve(nr_pages);
-        if self.lookup(&name).is_some() {
-            return Err((Errno::EEXIST, chunks));
-        }
-        // Room for every live chunk on the free list, so that freeing a
-        // region (under the lock) never allocates.
-        let room = self.live_chunks.saturating_add(chunks.len());
-        if self.regions.try_reserve(1).is_err()
+        // A good guess at its chunks: all 2 MiB plus the 4 KiB tail (4 KiB
+        // fallbacks grow it). Reserved now so that building it rarely
+        // reallocates under the lock; the free list can take them all.
+        let guess = usize::try_from(nr_pages / SUPERPAGE + nr_pages % SUPERPAGE).map_err(|_| Errno::ENOMEM)?;
+        let mut chunks = Vec::new();
+        if chunks.try_reserve_exact(guess).is_err()
+            || self.regions.try_reserve(1).is_err()
             || self.names.try_reserve(1).is_err()
-            || self.dead.try_reserve(room).is_err()
+            || self.dead.try_reserve(self.live_chunks.saturating_add(guess)).is_err()
         {
-            return Err((Errno::ENOMEM, chunks));
+            return Err(Errno::ENOMEM);
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.live_chunks = room;
         let region = Region {
             id,
             name,
@@ -365,6 +385,8 @@ impl State {
             linked: true,
             used: false,
             creator,
+            created_by_attach,
+            built: 0,
             chunks,
             nr_attachments: 0,
             domids: Vec::new(),
@@ -374,7 +396,66 @@ impl State {
         let at = self.names.partition_point(|(n, _)| n < &name);
         self.names.insert(at, (name, id));
         self.pages += nr_pages;
+        self.unbuilt_pages += nr_pages;
         Ok(id)
+    }
+
+    /// Adds backing to region `id`, being built, at page `c.first_page`.
+    /// `Ok(true)` once the region is whole. `Err` gives the chunk back for
+    /// the caller to free with the lock dropped, with `-ENOENT` if the
+    /// region is gone (unlinked meanwhile), `-EAGAIN` if another builder
+    /// got there first (the region has moved on or is whole), `-ENOMEM` if
+    /// its tables cannot grow.
+    pub(super) fn add_chunk(&mut self, id: RegionId, c: Chunk) -> Result<bool, (Errno, Chunk)> {
+        let live = self.live_chunks;
+        let Some(r) = self.region_mut(id) else { return Err((Errno::ENOENT, c)) };
+        if r.next_chunk().map(|(page, _)| page) != Some(c.first_page)
+            || c.first_page.checked_add(1 << c.order).is_none_or(|e| e > r.nr_pages)
+        {
+            return Err((Errno::EAGAIN, c));
+        }
+        if r.chunks.try_reserve(1).is_err() {
+            return Err((Errno::ENOMEM, c));
+        }
+        // Room on the free list for this chunk too.
+        if self.dead.try_reserve(live.saturating_add(1)).is_err() {
+            return Err((Errno::ENOMEM, c));
+        }
+        let Some(r) = self.region_mut(id) else { return Err((Errno::ENOENT, c)) };
+        r.chunks.push(c);
+        r.built += 1 << c.order;
+        let whole = r.is_built();
+        self.live_chunks = live + 1;
+        self.unbuilt_pages -= 1 << c.order;
+        Ok(whole)
+    }
+
+    /// The region named `name`, if it has exactly these attributes: what a
+    /// continued create builds on. `-ENOENT` if the name is gone (the
+    /// create was cancelled), `-EEXIST` if another region has it.
+    pub(super) fn find_same(
+        &self,
+        name: &Name,
+        nr_pages: u64,
+        max_prot: Prot,
+        persistent: bool,
+    ) -> Result<RegionId, Errno> {
+        let id = self.lookup(name).ok_or(Errno::ENOENT)?;
+        let r = self.region(id).ok_or(Errno::ENOENT)?;
+        if !r.has_attributes(nr_pages, max_prot, persistent) {
+            return Err(Errno::EEXIST);
+        }
+        Ok(id)
+    }
+
+    /// Removes region `id` if it is still being built (its backing could
+    /// not be allocated: creating is all or nothing, whoever was building).
+    pub(super) fn abandon_build<P: Platform>(&mut self, p: &P, id: RegionId) {
+        let Some(r) = self.region(id) else { return };
+        if r.linked && !r.is_built() {
+            let name = r.name;
+            let _ = self.unlink(p, &name);
+        }
     }
 
     /// Removes the name. The region is freed now if nothing is attached,
@@ -404,18 +485,33 @@ impl State {
         }
         debug_assert!(self.dead.capacity() - self.dead.len() >= r.chunks.len());
         self.live_chunks -= r.chunks.len();
-        // Within the capacity reserved at creation: no allocation.
+        // Pages never built were never allocated: their room goes now.
+        self.pages -= r.nr_pages - r.built;
+        self.unbuilt_pages -= r.nr_pages - r.built;
+        self.dead_pages += r.built;
+        // Within the capacity reserved as it was built: no allocation.
         self.dead.extend_from_slice(&r.chunks);
     }
 
-    /// Moves up to `out.len()` freed chunks into `out` for the caller to
-    /// give back with the lock dropped; how many.
-    pub(super) fn take_dead(&mut self, out: &mut [Chunk]) -> usize {
-        let n = out.len().min(self.dead.len());
-        let from = self.dead.len() - n;
-        out[..n].copy_from_slice(&self.dead[from..]);
-        self.dead.truncate(from);
-        self.releasing += out[..n].iter().map(|c| 1u64 << c.order).sum::<u64>();
+    /// Whether freed chunks wait to be given back.
+    pub(super) fn has_dead(&self) -> bool {
+        !self.dead.is_empty()
+    }
+
+    /// Moves freed chunks into `out`, at most `out.len()` and no more after
+    /// they reach `pages_max` pages (at least one), for the caller to give
+    /// back with the lock dropped; how many.
+    pub(super) fn take_dead(&mut self, out: &mut [Chunk], pages_max: u64) -> usize {
+        let mut n = 0;
+        let mut pages = 0u64;
+        while n < out.len() && pages < pages_max {
+            let Some(c) = self.dead.pop() else { break };
+            out[n] = c;
+            n += 1;
+            pages += 1 << c.order;
+        }
+        self.dead_pages -= pages;
+        self.releasing += pages;
         n
     }
 
@@ -475,8 +571,10 @@ impl State {
 
     /// Records a new attachment (after [`State::check_new_attachment`] and
     /// with the region's `domids` reserved): it takes a region reference.
+    /// The region must be built.
     pub(super) fn insert_attachment(&mut self, a: Attachment) -> Result<usize, Errno> {
         let r = self.region_mut(a.region).ok_or(Errno::ENOENT)?;
+        debug_assert!(r.is_built());
         let di = r.domids.binary_search_by_key(&a.domid, |&(d, _)| d);
         match di {
             Ok(j) => r.domids[j].1 += 1,
@@ -517,14 +615,31 @@ impl State {
         self.maybe_free(p, a.region);
     }
 
-    /// Drops region `id`, created by an attach that then failed, if nobody
-    /// else came to use it meanwhile (create-or-open is atomic as seen by
-    /// its caller).
-    pub(super) fn drop_created<P: Platform>(&mut self, p: &P, id: RegionId) {
-        let Some(r) = self.region(id) else { return };
-        if r.linked && !r.used && r.nr_attachments == 0 {
-            let name = r.name;
-            let _ = self.unlink(p, &name);
+    /// Drops the region named `name` if the attach of `domid` at `gfn`
+    /// created it and then failed, and nobody else came to use it
+    /// meanwhile (create-or-open is atomic as seen by its caller).
+    pub(super) fn drop_created<P: Platform>(&mut self, p: &P, name: &Name, domid: DomId, gfn: Gfn) {
+        let Some(r) = self.lookup(name).and_then(|id| self.region(id)) else { return };
+        if r.created_by_attach == Some((domid, gfn)) && !r.used && r.nr_attachments == 0 {
+            let _ = self.unlink(p, name);
+        }
+    }
+
+    /// Drops every region an attach of `domid` created and nobody used: the
+    /// domain died before its create-or-open finished. Bounded by the
+    /// region cap.
+    pub(super) fn drop_created_by<P: Platform>(&mut self, p: &P, domid: DomId) {
+        let mut i = 0;
+        while let Some(r) = self.regions.get(i) {
+            let orphan =
+                r.linked && !r.used && r.nr_attachments == 0 && r.created_by_attach.is_some_and(|(d, _)| d == domid);
+            if orphan {
+                let name = r.name;
+                // Removes regions[i] (nothing is attached): do not advance.
+                let _ = self.unlink(p, &name);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -546,16 +661,21 @@ impl State {
         if !self.names.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err("names not strictly sorted");
         }
-        if self.regions.len() + self.reserved_regions > limits.regions_max as usize
-            || self.pages + self.reserved_pages > limits.total_pages_max
-        {
+        if self.regions.len() > limits.regions_max as usize || self.pages > limits.total_pages_max {
             return Err("over a limit");
         }
-        let mut pages: u64 = self.releasing + self.dead.iter().map(|c| 1u64 << c.order).sum::<u64>();
+        if self.dead.iter().map(|c| 1u64 << c.order).sum::<u64>() != self.dead_pages {
+            return Err("free list page count mismatch");
+        }
+        let mut pages: u64 = self.releasing + self.dead_pages;
         if self.regions.iter().map(|r| r.chunks.len()).sum::<usize>() != self.live_chunks
             || self.dead.capacity() < self.dead.len() + self.live_chunks
         {
             return Err("free list cannot take every live chunk");
+        }
+        let unbuilt: u64 = self.regions.iter().map(|r| r.nr_pages.saturating_sub(r.built)).sum();
+        if unbuilt != self.unbuilt_pages {
+            return Err("unbuilt page count mismatch");
         }
         let mut linked = 0usize;
         for r in &self.regions {
@@ -579,8 +699,11 @@ impl State {
                 }
                 next += 1 << c.order;
             }
-            if next != r.nr_pages {
-                return Err("chunks do not cover the region");
+            if next != r.built || r.built > r.nr_pages {
+                return Err("chunks do not cover what is built");
+            }
+            if !r.is_built() && (r.used || r.nr_attachments != 0) {
+                return Err("region being built is attached or used");
             }
             let n = self.attachments.iter().filter(|a| a.region == r.id).count();
             if n != r.nr_attachments as usize || r.domids.iter().map(|&(_, c)| c as usize).sum::<usize>() != n {
@@ -625,49 +748,5 @@ impl State {
             }
         }
         Ok(())
-    }
-}
-
-/// Allocates backing for `nr_pages`, largest chunks first, all or nothing.
-pub(super) fn alloc_backing<P: Platform>(p: &P, nr_pages: u64) -> Result<Vec<Chunk>, Errno> {
-    let mut chunks: Vec<Chunk> = Vec::new();
-    // A good guess: all 2 MiB chunks plus the 4 KiB tail. Fallbacks grow it.
-    let guess = nr_pages / SUPERPAGE + nr_pages % SUPERPAGE;
-    chunks.try_reserve_exact(usize::try_from(guess).map_err(|_| Errno::ENOMEM)?).map_err(|_| Errno::ENOMEM)?;
-    let mut page = 0u64;
-    let result = loop {
-        if page >= nr_pages {
-            break Ok(());
-        }
-        let mut order = 0;
-        let mut mfn = None;
-        if page.is_multiple_of(SUPERPAGE) && nr_pages - page >= SUPERPAGE {
-            if let Ok(m) = p.sshm_alloc(PAGE_ORDER_2M) {
-                order = PAGE_ORDER_2M;
-                mfn = Some(m);
-            }
-        }
-        let mfn = match mfn {
-            Some(m) => m,
-            None => match p.sshm_alloc(0) {
-                Ok(m) => m,
-                Err(e) => break Err(e),
-            },
-        };
-        if chunks.try_reserve(1).is_err() {
-            p.sshm_free(mfn, order);
-            break Err(Errno::ENOMEM);
-        }
-        chunks.push(Chunk { first_page: page, mfn, order });
-        page += 1 << order;
-    };
-    match result {
-        Ok(()) => Ok(chunks),
-        Err(e) => {
-            for c in &chunks {
-                p.sshm_free(c.mfn, c.order);
-            }
-            Err(e)
-        }
     }
 }

@@ -130,6 +130,17 @@ pub unsafe extern "C" fn rust_hv_domain_destroy(d: *mut b::domain) -> c_int {
     ret(hv.domain_destroy(&Xen, &d).map(|()| 0)) as c_int
 }
 
+/// One bounded step of giving freed sshm backing back to the heap (from
+/// the release tasklet, idle vCPU context, no lock held): non-zero if more
+/// is left and the tasklet must run again.
+#[no_mangle]
+pub extern "C" fn rust_hv_sshm_release_step() -> c_int {
+    match hv() {
+        Ok(hv) => c_int::from(hv.sshm.release_step(&Xen)),
+        Err(_) => 0,
+    }
+}
+
 /// Soft reset hook (`domain_soft_reset()`, the domain paused for
 /// shutdown): one bounded step; `-ERESTART` asks to be called again
 /// (`XEN_DOMCTL_soft_reset_cont`).
@@ -155,6 +166,7 @@ const _: [unsafe extern "C" fn(c_uint, c_ulong, c_ulong, c_ulong, c_ulong) -> c_
     [b::rust_hv_v4v_op, rust_hv_v4v_op];
 const _: [unsafe extern "C" fn(*mut b::domain) -> c_int; 2] = [b::rust_hv_domain_destroy, rust_hv_domain_destroy];
 const _: [unsafe extern "C" fn(*mut b::domain) -> c_int; 2] = [b::rust_hv_domain_soft_reset, rust_hv_domain_soft_reset];
+const _: [unsafe extern "C" fn() -> c_int; 2] = [b::rust_hv_sshm_release_step, rust_hv_sshm_release_step];
 
 /// The heap: Xen's `xmalloc`/`xfree`. Failure is a null pointer, which the
 /// logic sees through `try_reserve` as `-ENOMEM`.

@@ -168,6 +168,11 @@ impl Platform for Xen {
         unsafe { b::rust_hv_sshm_free(mfn.0, order) }
     }
 
+    fn sshm_release_later(&self) {
+        // SAFETY: Schedules a static tasklet; no argument.
+        unsafe { b::rust_hv_sshm_release_later() }
+    }
+
     fn p2m_insert(&self, d: &Domain, gfn: Gfn, mfn: Mfn, order: u32, kind: P2mKind) -> Result<(), Errno> {
         let kind = match kind {
             P2mKind::SharedRo => b::RUST_HV_P2M_SHARED_RO,

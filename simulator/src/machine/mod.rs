@@ -39,6 +39,7 @@ mod queries;
 mod state;
 mod xsm;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 #[cfg(doc)]
@@ -71,6 +72,13 @@ pub struct Machine {
     xsm: Mutex<Xsm>,
     seed: u64,
     sshm_pages_max: u64,
+    /// `sshm_release_later` was called: the background release (Xen: a
+    /// tasklet) is due. [`crate::Sim`] runs it when a hypercall or a
+    /// domain-kill step returns.
+    release_asked: AtomicBool,
+    /// Tests run the background release themselves, a step at a time
+    /// ([`crate::Sim::background_step`]).
+    background_manual: AtomicBool,
 }
 
 impl Machine {
@@ -83,7 +91,30 @@ impl Machine {
             xsm: Mutex::new(Xsm::default()),
             seed,
             sshm_pages_max,
+            release_asked: AtomicBool::new(false),
+            background_manual: AtomicBool::new(false),
         }
+    }
+
+    /// Whether [`crate::Sim`] leaves the background release to the test
+    /// ([`crate::Sim::background_step`]) instead of running it as each
+    /// hypercall returns; off by default.
+    pub fn set_background_manual(&self, manual: bool) {
+        self.background_manual.store(manual, Ordering::Release);
+    }
+
+    pub(crate) fn background_manual(&self) -> bool {
+        self.background_manual.load(Ordering::Acquire)
+    }
+
+    /// Whether the background release was asked for since the last call
+    /// (and clears the request).
+    pub(crate) fn take_release_request(&self) -> bool {
+        self.release_asked.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn ask_release(&self) {
+        self.release_asked.store(true, Ordering::Release);
     }
 
     /// The machine lock. A panic elsewhere with the lock held (a failed

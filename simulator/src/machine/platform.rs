@@ -68,6 +68,10 @@ impl Platform for Machine {
         }
     }
 
+    fn sshm_release_later(&self) {
+        self.ask_release();
+    }
+
     fn p2m_insert(&self, d: &Dom, gfn: Gfn, mfn: Mfn, order: u32, kind: P2mKind) -> Result<(), Errno> {
         if self.fault(|f| &mut f.p2m_insert) {
             return Err(Errno::ENOMEM);

@@ -13,6 +13,7 @@
 #include <xen/param.h>
 #include <xen/sched.h>
 #include <xen/spinlock.h>
+#include <xen/tasklet.h>
 #include <xen/xmalloc.h>
 
 #include <asm/altp2m.h>
@@ -108,6 +109,26 @@ void rust_hv_sshm_free(unsigned long mfn, unsigned int order)
         if ( test_and_clear_bit(_PGC_allocated, &pg->count_info) )
             put_page(pg);
     }
+}
+
+/*
+ * Freed regions' backing is cleared and given back to the heap in the
+ * background: each run of this tasklet (idle vCPU context, no lock held)
+ * does one bounded step and schedules itself again while more is left.
+ */
+static void cf_check rust_hv_sshm_release(void *unused);
+static DECLARE_TASKLET(rust_hv_sshm_release_tasklet, rust_hv_sshm_release,
+                       NULL);
+
+static void cf_check rust_hv_sshm_release(void *unused)
+{
+    if ( rust_hv_sshm_release_step() )
+        tasklet_schedule(&rust_hv_sshm_release_tasklet);
+}
+
+void rust_hv_sshm_release_later(void)
+{
+    tasklet_schedule(&rust_hv_sshm_release_tasklet);
 }
 
 int rust_hv_p2m_insert(struct domain *d, unsigned long gfn, unsigned long mfn,

@@ -47,6 +47,8 @@ void rust_hv_domain_info(const struct domain *d,
 /* Frames owned by dom_sshm. */
 int rust_hv_sshm_alloc(unsigned int order, unsigned long *mfn);
 void rust_hv_sshm_free(unsigned long mfn, unsigned int order);
+/* Runs rust_hv_sshm_release_step() soon, in the background (a tasklet). */
+void rust_hv_sshm_release_later(void);
 
 /* p2m of translated domains. */
 int rust_hv_p2m_insert(struct domain *d, unsigned long gfn, unsigned long mfn,
@@ -115,6 +117,8 @@ long rust_hv_v4v_op(unsigned int cmd, unsigned long arg1, unsigned long arg2,
                     unsigned long arg3, unsigned long arg4);
 /* Bounded steps: -ERESTART until done. */
 int rust_hv_domain_destroy(struct domain *d);
+/* One bounded step of giving freed sshm backing back: non-zero if more. */
+int rust_hv_sshm_release_step(void);
 int rust_hv_domain_soft_reset(struct domain *d);
 
 #endif /* XEN_COMMON_RUST_HV_SHIM_H */
