@@ -669,11 +669,11 @@ fn poke_gfn(gfn: u64, v: u64) {
     unsafe { core::ptr::write_volatile((gfn * PAGE_SIZE) as *mut u64, v) }
 }
 
-/// Static shm: create (allocates and zeroes the backing, not timed), then
-/// attach and detach REPS times, each attachment at a fresh 1 GiB-aligned
-/// gfn (`slot`), then unlink.
-fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
-    let pages = mib << 8;
+/// Creates the bench region of `pages` (allocating and clearing its
+/// backing, in steps of `BUILD_PAGES_STEP` pages with continuations) and
+/// unlinks it again REPS times, timing each create; the last one stays.
+/// Returns the create ticks, or `None` after an error line.
+fn sshm_creates(hc: &Hypercalls, pages: u64, what: &str) -> Option<[u64; REPS]> {
     let name = sshm_name();
     let create = StaticShm {
         op: sshm::OP_CREATE,
@@ -683,11 +683,47 @@ fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
         prot: sshm::PROT_RW,
         ..Default::default()
     };
-    let r = sshm_call(hc, &create);
-    if r != 0 {
-        line!(hc, "error kind=sshm mib={mib} step=create ret={r}");
-        return;
+    let mut tc = [0u64; REPS];
+    for rep in 0..REPS {
+        let t0 = tsc();
+        let r = sshm_call(hc, &create);
+        tc[rep] = tsc() - t0;
+        if r != 0 {
+            line!(hc, "error kind=sshm pages={pages} step={what} rep={rep} ret={r}");
+            return None;
+        }
+        // The unlink returns at once; Xen's release tasklet gives the
+        // backing back before this vCPU runs again (one pCPU).
+        if rep + 1 < REPS {
+            let r = sshm_call(hc, &StaticShm { op: sshm::OP_UNLINK, name, ..Default::default() });
+            if r != 0 {
+                line!(hc, "error kind=sshm pages={pages} step=unlink rep={rep} ret={r}");
+                return None;
+            }
+        }
     }
+    Some(tc)
+}
+
+/// The longest single step of creating a region: a create of exactly
+/// `BUILD_PAGES_STEP` pages is one step (no continuation).
+fn sshm_create_step(hc: &Hypercalls) {
+    let Some(t) = sshm_creates(hc, sshm::BUILD_PAGES_STEP, "create_step") else { return };
+    ticks_list(hc, format_args!("mem kind=sshm_create_step mib={}", sshm::BUILD_PAGES_STEP >> 8), &t);
+    let r = sshm_call(hc, &StaticShm { op: sshm::OP_UNLINK, name: sshm_name(), ..Default::default() });
+    if r != 0 {
+        line!(hc, "error kind=sshm step=unlink_step ret={r}");
+    }
+}
+
+/// Static shm: create (allocates and zeroes the backing; timed, REPS
+/// times), then attach and detach REPS times, each attachment at a fresh
+/// 1 GiB-aligned gfn (`slot`), then unlink.
+fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
+    let pages = mib << 8;
+    let name = sshm_name();
+    let Some(tc) = sshm_creates(hc, pages, "create") else { return };
+    ticks_list(hc, format_args!("mem kind=sshm_create mib={mib}"), &tc);
     let mut ta = [0u64; REPS];
     let mut td = [0u64; REPS];
     let mut ok = true;
@@ -739,6 +775,7 @@ fn sshm(hc: &Hypercalls, mib: u64, slot: &mut u64) {
 fn memory(hc: &Hypercalls) {
     let mut slot = 0;
     heap(hc, "start");
+    sshm_create_step(hc);
     for mib in REGION_MIB.iter().rev().copied() {
         populate(hc, mib);
         heap(hc, "populated");
