@@ -153,6 +153,7 @@ pub static ALL: &[Scenario] = &[
     Scenario { name: "sshm_info_counts_attachments", run: sshm::info_counts_attachments },
     Scenario { name: "sshm_pages_back_in_free_pool", run: sshm::pages_back_in_free_pool },
     Scenario { name: "sshm_large_attach", run: sshm::large_attach },
+    Scenario { name: "sshm_create_in_steps", run: sshm::create_in_steps },
     Scenario { name: "sshm_bad_reserved_field", run: sshm::bad_reserved_field },
     Scenario { name: "sshm_bad_op", run: sshm::bad_op },
     Scenario { name: "sshm_bad_name", run: sshm::bad_name },
