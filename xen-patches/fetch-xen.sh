@@ -11,8 +11,9 @@
 # The source is Debian bookworm's source package `xen` (the upstream orig
 # tarball; Debian's own patches in debian/patches are not applied: they are
 # packaging and tools changes, and the series is meant for upstream Xen).
-# apt-get source runs with a private deb-src list derived at run time from
-# the system's own apt sources, so the system's configuration is untouched.
+# scripts/apt-source.sh downloads it with a private deb-src list derived at
+# run time from the system's own apt sources, so the system's configuration
+# is untouched.
 # Downloads are cached under build/xen/dl and checked against pinned sha256.
 set -euo pipefail
 
@@ -45,33 +46,8 @@ verify() {
 }
 
 fetch() {
-    local apt=$DL/apt uris
-    mkdir -p "$apt/lists/partial" "$apt/sources.list.d"
-    # deb-src lines from the system's deb822 sources (and a legacy
-    # sources.list if any), never a host name written by us.
-    uris=$( { awk '
-        function out() {
-            if (u == "") return
-            n = split(s, a, " ")
-            for (i = 1; i <= n; i++) print "deb-src " (k != "" ? "[signed-by=" k "] " : "") u " " a[i] c
-            u = ""; k = ""
-        }
-        /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
-        /^Suites:/ { s = ""; for (i = 2; i <= NF; i++) s = s " " $i }
-        /^Components:/ { c = ""; for (i = 2; i <= NF; i++) c = c " " $i }
-        /^$/ { out() } END { out() }
-      ' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
-      sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list 2>/dev/null || true; } | sort -u)
-    [ -n "$uris" ] || die "no apt sources found on this system to derive deb-src lines from"
-    echo "$uris" > "$apt/sources.list"
-    local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" -q)
-    mkdir -p "$apt/cache/archives/partial"
-    echo "fetch-xen: apt-get update (private deb-src list)"
-    apt-get "${opts[@]}" update >"$apt/update.log" 2>&1 || { cat "$apt/update.log" >&2; die "apt-get update failed"; }
-    echo "fetch-xen: apt-get source xen=$XEN_DEB_VERSION"
-    (cd "$DL" && apt-get "${opts[@]}" source --download-only "xen=$XEN_DEB_VERSION") >"$apt/source.log" 2>&1 \
-        || { cat "$apt/source.log" >&2; die "apt-get source xen=$XEN_DEB_VERSION failed (set XEN_SRC= to use an existing tree)"; }
+    "$ROOT/scripts/apt-source.sh" "$DL" "xen=$XEN_DEB_VERSION" \
+        || die "apt-get source xen=$XEN_DEB_VERSION failed (set XEN_SRC= to use an existing tree)"
 }
 
 if [ -e "$DEST" ]; then

@@ -7,11 +7,9 @@
 #
 # The plugin API header (include/qemu/qemu-plugin.h) is not in any Debian
 # binary package, so it comes from Debian's source package of QEMU: the
-# upstream tarball is fetched once with `apt-get source --download-only`
-# through a private deb-src list derived from the system's apt sources (as
-# xen-patches/fetch-xen.sh does for Xen; the system's configuration is not
-# touched), checked against a pinned sha256, and only that header is
-# extracted. Nothing is installed.
+# upstream tarball is fetched once by scripts/apt-source.sh (a private
+# deb-src list; the system's configuration is not touched), checked against
+# a pinned sha256, and only that header is extracted. Nothing is installed.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:?usage: build.sh OUT-DIR}" && cd "$1" && pwd)
@@ -26,36 +24,10 @@ die() { echo "insn-prof build: error: $*" >&2; exit 1; }
 
 have_orig() { [ -f "$DL/$ORIG" ] && echo "$ORIG_SHA256  $DL/$ORIG" | sha256sum -c --quiet - >/dev/null 2>&1; }
 
-fetch() {
-    local apt=$DL/apt uris
-    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-    uris=$( { awk '
-        function out() {
-            if (u == "") return
-            n = split(s, a, " ")
-            for (i = 1; i <= n; i++) print "deb-src " (k != "" ? "[signed-by=" k "] " : "") u " " a[i] c
-            u = ""; k = ""
-        }
-        /^URIs:/ { u = $2 } /^Signed-By:/ { k = $2 }
-        /^Suites:/ { s = ""; for (i = 2; i <= NF; i++) s = s " " $i }
-        /^Components:/ { c = ""; for (i = 2; i <= NF; i++) c = c " " $i }
-        /^$/ { out() } END { out() }
-      ' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
-      sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list 2>/dev/null || true; } | sort -u)
-    [ -n "$uris" ] || die "no apt sources found on this system to derive deb-src lines from"
-    echo "$uris" > "$apt/sources.list"
-    local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-                -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" -q)
-    echo "insn-prof build: apt-get update (private deb-src list)"
-    apt-get "${opts[@]}" update >"$apt/update.log" 2>&1 || { cat "$apt/update.log" >&2; die "apt-get update failed"; }
-    echo "insn-prof build: apt-get source --download-only qemu"
-    (cd "$DL" && apt-get "${opts[@]}" source --download-only qemu) >"$apt/source.log" 2>&1 \
-        || { cat "$apt/source.log" >&2; die "apt-get source qemu failed"; }
-}
-
 mkdir -p "$DL"
 if ! have_orig; then
-    fetch
+    "$HERE/../../../scripts/apt-source.sh" "$DL" qemu \
+        || die "apt-get source qemu failed"
     have_orig || die "$DL/$ORIG missing or not the pinned QEMU 7.2 tarball (sha256 $ORIG_SHA256)"
 fi
 INC=$OUT/include
