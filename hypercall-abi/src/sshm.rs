@@ -51,10 +51,14 @@
 //! name and its room under the limits, is listed with [`F_BUILDING`], and
 //! cannot be attached; any attach of it helps build it. A region whose
 //! creator went away half-built stays so until it is unlinked or an attach
-//! finishes it. Freeing is done in the background (a Xen tasklet) in steps
-//! of at most [`RELEASE_PAGES_STEP`] pages; until its pages are back they
-//! count against the page cap, and a create that finds the cap reached only
-//! by such pages waits for them (continuations) rather than fail.
+//! finishes it. Freeing clears and gives back at most
+//! [`RELEASE_PAGES_STEP`] pages per step: an unlink or detach that frees a
+//! region continues (`progress` = [`PROGRESS_RELEASING`]) until its memory
+//! is back, so Xen's free memory is whole again when it returns; what is
+//! left over (a failed attach's region, a continuation never re-issued) is
+//! given back in the background (a Xen tasklet). Until its pages are back
+//! they count against the page cap, and a create that finds the cap reached
+//! only by such pages waits for them (continuations) rather than fail.
 
 use core::mem::{offset_of, size_of};
 
@@ -159,9 +163,14 @@ pub const ENTRY_DOMIDS_MAX: usize = 16;
 /// Most pages one step of creating a region allocates and clears before
 /// the domctl returns a continuation (8 MiB).
 pub const BUILD_PAGES_STEP: u64 = 2048;
-/// Most pages of freed regions one background step clears and gives back
-/// (2 MiB).
+/// Most pages of freed regions one step clears and gives back (2 MiB): a
+/// continuation of the unlink or detach that freed them, or a run of the
+/// background release.
 pub const RELEASE_PAGES_STEP: u64 = 512;
+/// `progress` of an unlink or detach that has done its work and is giving
+/// back the memory it freed, [`RELEASE_PAGES_STEP`] pages per
+/// continuation: it returns once the memory is back with Xen.
+pub const PROGRESS_RELEASING: u64 = u64::MAX;
 /// Highest gfn an attachment may reach (exclusive): 52-bit physical address.
 pub const GFN_LIMIT: u64 = 1 << (52 - 12);
 
@@ -185,8 +194,9 @@ pub struct StaticShm {
     /// Attach/detach: first gfn of the attachment in the target's physmap.
     pub gfn: u64,
     /// IN/OUT, create/attach/detach: pages already done by this call's
-    /// earlier continuations (create: pages of backing built). Must be 0
-    /// when the toolstack issues the call.
+    /// earlier continuations (create: pages of backing built);
+    /// unlink/detach: [`PROGRESS_RELEASING`] while giving back the memory
+    /// it freed. Must be 0 when the toolstack issues the call.
     pub progress: u64,
     /// Info/list: guest handle of an array of [`Entry`] (OUT).
     pub buffer: u64,
@@ -369,6 +379,9 @@ impl StaticShm {
                 }
             }
             OP_UNLINK | OP_INFO => {
+                // An unlink's continuation gives back what it freed.
+                let releasing = self.op == OP_UNLINK && self.progress == PROGRESS_RELEASING;
+                let no_range = no_range || (releasing && self.offset == 0 && self.gfn == 0);
                 if self.flags != 0 || self.nr_pages != 0 || !no_range || self.prot != 0 || self.size_pages != 0 {
                     return Err(Errno::EINVAL);
                 }
@@ -512,6 +525,17 @@ mod tests {
         assert_eq!(StaticShm { progress: u64::MAX, ..create }.validate(), Err(Errno::EINVAL));
         assert_eq!(StaticShm { gfn: 1, ..create }.validate(), Err(Errno::EINVAL));
         assert_eq!(StaticShm { offset: 1, ..create }.validate(), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn unlink_takes_progress_releasing_only() {
+        let unlink = StaticShm { op: OP_UNLINK, name: *Name::new("gone").unwrap().field(), ..Default::default() };
+        assert_eq!(unlink.validate(), Ok(()));
+        assert_eq!(StaticShm { progress: PROGRESS_RELEASING, ..unlink }.validate(), Ok(()));
+        assert_eq!(StaticShm { progress: 1, ..unlink }.validate(), Err(Errno::EINVAL));
+        assert_eq!(StaticShm { progress: PROGRESS_RELEASING, gfn: 1, ..unlink }.validate(), Err(Errno::EINVAL));
+        let info = StaticShm { op: OP_INFO, buffer: 0x1000, ..unlink };
+        assert_eq!(StaticShm { progress: PROGRESS_RELEASING, ..info }.validate(), Err(Errno::EINVAL));
     }
 
     #[test]

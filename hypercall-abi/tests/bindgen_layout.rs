@@ -175,7 +175,10 @@ fn constants_agree() {
     let value = |name: &str| -> u64 {
         let needle = format!("pub const {name}: ");
         let line = code.lines().find(|l| l.contains(&needle)).unwrap_or_else(|| panic!("{name} missing"));
-        line.rsplit_once(" = ").unwrap().1.trim_end_matches(';').parse().unwrap()
+        let v = line.rsplit_once(" = ").unwrap().1.trim_end_matches(';').trim();
+        // bindgen types an all-ones 64-bit macro as `i32 = -1`: the bits
+        // are what C sees.
+        v.parse().or_else(|_| v.parse::<i64>().map(|n| n as u64)).unwrap_or_else(|e| panic!("{name}: {line:?}: {e}"))
     };
     assert_eq!(value("XEN_SSHM_OP_create"), sshm::OP_CREATE as u64);
     assert_eq!(value("XEN_SSHM_OP_list"), sshm::OP_LIST as u64);
@@ -188,6 +191,7 @@ fn constants_agree() {
     assert_eq!(value("XEN_SSHM_F_building"), sshm::F_BUILDING as u64);
     assert_eq!(value("XEN_SSHM_BUILD_PAGES_STEP"), sshm::BUILD_PAGES_STEP);
     assert_eq!(value("XEN_SSHM_RELEASE_PAGES_STEP"), sshm::RELEASE_PAGES_STEP);
+    assert_eq!(value("XEN_SSHM_PROGRESS_RELEASING"), sshm::PROGRESS_RELEASING);
     assert_eq!(value("V4V_SLOT_BYTES"), v4v::SLOT_BYTES as u64);
     assert_eq!(value("V4V_RING_LEN_MAX"), v4v::RING_LEN_MAX as u64);
     assert_eq!(value("V4V_RINGS_PER_DOMAIN_MAX"), v4v::RINGS_PER_DOMAIN_MAX as u64);

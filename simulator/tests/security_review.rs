@@ -745,40 +745,100 @@ fn finding_03_region_creation_continued_attached_or_cancelled() {
 }
 
 /// Finding 3, freeing a region: its chunks were all cleared and given back
-/// in the hypercall that freed it. They now go back in the background (Xen:
-/// a tasklet), at most `RELEASE_PAGES_STEP` pages per step; the unlink
-/// returns at once. A create that needs the room they still take waits for
-/// them (continuations that each give a step back) rather than fail.
+/// in the hypercall that freed it, in one go. The unlink (or detach) that
+/// frees a region now gives it back at most `RELEASE_PAGES_STEP` pages per
+/// continuation (`progress` = `PROGRESS_RELEASING`) and returns once all is
+/// back; a continuation never re-issued leaves the rest to the background
+/// release (Xen: a tasklet), in steps as bounded. A create that needs the
+/// room such pages still take waits for them rather than fail.
 #[test]
 fn finding_03_region_release_is_bounded_per_step() {
-    use hypercall_abi::sshm::{PROT_RW, RELEASE_PAGES_STEP};
+    use hypercall_abi::sshm::{PROGRESS_RELEASING, PROT_RW, RELEASE_PAGES_STEP};
+    use simulator::Step;
     let env = region_env(0x0333);
     let s = &env.sim;
     let m = s.machine();
     m.set_background_manual(true);
     let nr = 8192;
     assert_eq!(env.create("a", nr, PROT_RW, true), Ok(0));
-    assert_eq!(env.call(env.dom0, &sshm_common::unlink("a")), Ok(0));
-    assert_eq!(m.sshm_pages(), nr, "nothing given back in the unlink itself");
+    env.stepped(env.dom0, &sshm_common::unlink("a"));
     let mut steps = 0;
-    while let Some(more) = s.background_step() {
+    loop {
+        let before = m.sshm_pages();
+        let step = env.step();
         steps += 1;
-        let freed = nr - (steps - 1) * RELEASE_PAGES_STEP - m.sshm_pages();
-        assert!(freed <= RELEASE_PAGES_STEP, "step {steps}: {freed} pages");
-        assert_eq!(more, m.sshm_pages() > 0);
+        assert!(before - m.sshm_pages() <= RELEASE_PAGES_STEP, "step {steps}");
+        if step == Step::Done(0) {
+            break;
+        }
+        assert_eq!(step, Step::Continuation);
+        assert_eq!(env.stepped_op().progress, PROGRESS_RELEASING);
+        assert_eq!(env.info("a"), Err(Errno::ENOENT), "the name went in the first step");
     }
     assert_eq!(steps, nr / RELEASE_PAGES_STEP);
+    assert_eq!(m.sshm_pages(), 0, "all back when the unlink returns");
+    // The background may have been asked (a backstop): it finds nothing.
+    assert!(matches!(s.background_step(), None | Some(false)), "nothing left for the background");
     assert_eq!(m.sshm_pages(), 0);
-    // At the cap, with the freed region's pages not yet back.
+
+    // An unlink whose continuation is never re-issued: the background
+    // gives the rest back, a bounded step at a time.
     assert_eq!(env.create("a", nr, PROT_RW, true), Ok(0));
-    assert_eq!(env.call(env.dom0, &sshm_common::unlink("a")), Ok(0));
+    env.stepped(env.dom0, &sshm_common::unlink("a"));
+    assert_eq!(env.step(), Step::Continuation);
+    let mut bg = 0;
+    while let Some(more) = s.background_step() {
+        bg += 1;
+        let freed = nr - (bg + 1) * RELEASE_PAGES_STEP;
+        assert_eq!(m.sshm_pages(), freed, "background step {bg}");
+        assert_eq!(more, m.sshm_pages() > 0);
+    }
+    assert_eq!(bg, nr / RELEASE_PAGES_STEP - 1);
+
+    // At the cap, with a freed region's pages not yet back: the create
+    // waits for them.
+    assert_eq!(env.create("a", nr, PROT_RW, true), Ok(0));
+    env.stepped(env.dom0, &sshm_common::unlink("a"));
+    assert_eq!(env.step(), Step::Continuation);
     assert_eq!(env.create("b", nr, PROT_RW, true), Ok(0), "waited for a's pages");
     assert_eq!(m.sshm_pages(), nr);
     assert_eq!(env.create("c", 1, PROT_RW, true), Err(Errno::ENOSPC), "live regions still count");
+    // The abandoned unlink's continuation, re-issued late, finds nothing
+    // left to give back.
+    assert_eq!(env.step(), Step::Done(0));
     assert_eq!(env.call(env.dom0, &sshm_common::unlink("b")), Ok(0));
-    m.set_background_manual(false);
-    s.run_background();
+    assert_eq!(m.sshm_pages(), 0);
     assert_eq!(s.hv().sshm.stats(), Default::default());
+    env.check().unwrap();
+}
+
+/// A detach that drops a region's last reference gives the region back
+/// before it returns, in the same bounded steps.
+#[test]
+fn finding_03_last_detach_gives_the_region_back() {
+    use hypercall_abi::sshm::{PROGRESS_RELEASING, PROT_RW, RELEASE_PAGES_STEP};
+    use simulator::Step;
+    let env = region_env(0x0353);
+    let m = env.sim.machine();
+    m.set_background_manual(true);
+    let g = env.guest(DomainKind::Hvm, 64);
+    let nr = 4096;
+    assert_eq!(env.call(g, &sshm_common::open("t", nr, 0x10_0000, PROT_RW, false)), Ok(0));
+    env.stepped(g, &sshm_common::detach("t", 0x10_0000));
+    let mut steps = 0;
+    loop {
+        let before = m.sshm_pages();
+        let step = env.step();
+        steps += 1;
+        assert!(before - m.sshm_pages() <= RELEASE_PAGES_STEP, "step {steps}");
+        if step == Step::Done(0) {
+            break;
+        }
+        assert_eq!(env.stepped_op().progress, PROGRESS_RELEASING);
+    }
+    assert_eq!(steps, nr / RELEASE_PAGES_STEP);
+    assert_eq!(m.sshm_pages(), 0);
+    assert!(matches!(env.sim.background_step(), None | Some(false)));
     env.check().unwrap();
 }
 

@@ -54,11 +54,13 @@
 /*
  * Bounded work: creating a region allocates and clears at most
  * BUILD_PAGES_STEP pages per step (the domctl continues itself between
- * steps); freed regions are cleared and given back in the background,
- * RELEASE_PAGES_STEP pages per step.
+ * steps); an unlink or detach that frees a region clears and gives it
+ * back RELEASE_PAGES_STEP pages per continuation before it returns.
  */
 #define XEN_SSHM_BUILD_PAGES_STEP          2048
 #define XEN_SSHM_RELEASE_PAGES_STEP        512
+/* progress of an unlink/detach giving back the memory it freed. */
+#define XEN_SSHM_PROGRESS_RELEASING        0xffffffffffffffffULL
 
 /*
  * XEN_DOMCTL_static_shm, on the domain in the domctl envelope. Fields are

@@ -39,9 +39,11 @@
 //! helps build it; the loser of a race to add a chunk gives it back). A
 //! freed region's chunks go on a free list under the lock and are given
 //! back (and cleared) with it dropped, at most [`RELEASE_PAGES_STEP`] pages
-//! per step, by [`Sshm::release_step`], which the platform runs in the
-//! background ([`Platform::sshm_release_later`]; Xen: a tasklet) and the
-//! domain-kill hook runs in its own steps.
+//! per step, by [`Sshm::release_step`]: the unlink or detach that freed
+//! them runs it in its own continuations until the memory is back (so Xen's
+//! free memory is whole when it returns), the domain-kill hook in its own
+//! steps, and the platform in the background for anything left over
+//! ([`Platform::sshm_release_later`]; Xen: a tasklet).
 //!
 //! A domain's death is ordered with attach by this lock and `d->is_dying`:
 //! Xen sets `is_dying` before calling the hook, attach checks it with the lock
@@ -53,7 +55,7 @@ mod registry;
 use hypercall_abi::sshm::{
     Entry, Name, Prot, StaticShm, F_CREATE, F_PERSISTENT, OP_ATTACH, OP_CREATE, OP_DETACH, OP_INFO, OP_LIST, OP_UNLINK,
 };
-pub use hypercall_abi::sshm::{BUILD_PAGES_STEP, RELEASE_PAGES_STEP};
+pub use hypercall_abi::sshm::{BUILD_PAGES_STEP, PROGRESS_RELEASING, RELEASE_PAGES_STEP};
 use hypercall_abi::{DomId, Errno, Gfn};
 
 use crate::locking;
@@ -189,17 +191,21 @@ impl<P: Platform> Sshm<P> {
         if op.op != OP_DETACH {
             p.xsm_sshm_regions(caller)?;
         }
+        // An unlink or detach that freed memory, continued until it is back.
+        if matches!(op.op, OP_UNLINK | OP_DETACH) && op.progress == PROGRESS_RELEASING {
+            return self.give_back(p, op);
+        }
         let r = match op.op {
             OP_CREATE => self.create(p, target, op),
             OP_ATTACH => self.attach(p, target, op),
-            OP_DETACH => self.detach(p, target, op),
-            OP_UNLINK => self.unlink(p, op),
+            OP_DETACH => self.detach(p, target, op).and_then(|_| self.give_back(p, op)),
+            OP_UNLINK => self.unlink(p, op).and_then(|_| self.give_back(p, op)),
             OP_INFO => self.info(p, caller, op),
             OP_LIST => self.list(p, caller, op),
             // `validate` refuses every other op.
             _ => Err(Errno::EOPNOTSUPP),
         };
-        debug_assert!(r != Err(Errno::ERESTART) || matches!(op.op, OP_CREATE | OP_ATTACH | OP_DETACH));
+        debug_assert!(r != Err(Errno::ERESTART) || op.op != OP_INFO && op.op != OP_LIST);
         if self.state.with(|s| s.has_dead()) {
             p.sshm_release_later();
         }
@@ -229,6 +235,22 @@ impl<P: Platform> Sshm<P> {
             budget = budget.saturating_sub(pages);
         }
         self.state.with(|s| s.has_dead())
+    }
+
+    /// An unlink or detach returns once the memory it freed (if any) is back
+    /// with the platform: a step of it here, then a continuation with
+    /// `progress` = [`PROGRESS_RELEASING`] while any is left (freed by it or
+    /// by anyone else, or being given back by another step meanwhile).
+    fn give_back(&self, p: &P, op: &mut StaticShm) -> Result<i64, Errno> {
+        if !self.state.with(|s| s.freeing()) {
+            return Ok(0);
+        }
+        self.release_step(p);
+        if self.state.with(|s| s.freeing()) {
+            op.progress = PROGRESS_RELEASING;
+            return Err(Errno::ERESTART);
+        }
+        Ok(0)
     }
 
     /// One bounded step of building region `id`: at most

@@ -498,6 +498,12 @@ impl State {
         !self.dead.is_empty()
     }
 
+    /// Whether freed pages are not all back with the platform yet: waiting
+    /// on the free list, or being given back by a step right now.
+    pub(super) fn freeing(&self) -> bool {
+        !self.dead.is_empty() || self.releasing > 0
+    }
+
     /// Moves freed chunks into `out`, at most `out.len()` and no more after
     /// they reach `pages_max` pages (at least one), for the caller to give
     /// back with the lock dropped; how many.
