@@ -2,12 +2,13 @@
 //!
 //! The entry array and the iov array are copied into Xen once each (one
 //! guest copy each, into the heap: nothing batch-sized goes on Xen's
-//! stack), at the first step, and every entry is checked then (a malformed one fails the
-//! call before anything is sent). The messages are then sent in array
-//! order, each by `send.rs` exactly as `OP_SENDV` sends one (check of the
-//! destination, reservation, copy, publish): whole or not at all, so in
-//! order per ring. The batch stops at the first message not sent; the
-//! result is the number sent, or the first message's error if none was.
+//! stack), at the first step, and every entry is checked then (a
+//! malformed one fails the call before anything is sent). The messages
+//! are then sent in array order, each by `send.rs` exactly as `OP_SENDV`
+//! sends one (check of the destination, reservation, copy, publish): whole
+//! or not at all, so in order per ring. The batch stops at the first
+//! message not sent; the result is the number sent, or the first
+//! message's error if none was.
 //!
 //! Payloads: when all of them lie within [`BATCH_WINDOW_BYTES`] of the
 //! sender's readable memory, that range is copied in once at the first
@@ -196,7 +197,7 @@ impl<P: Platform> V4v<P> {
         };
         let first = b.next;
         let mut wakes = WakeSet::new();
-        let end = self.batch_steps(p, caller, me, &mut b, &mut |d| {
+        let end = self.batch_steps(p, caller, me, &mut b, |d| {
             if !wakes.insert(d) {
                 self.virq(p, d);
             }
@@ -275,11 +276,11 @@ impl<P: Platform> V4v<P> {
     }
 
     /// Sends from entry `b.next` on until done, stopped or out of budget.
-    fn batch_steps(&self, p: &P, caller: &P::Domain, me: DomId, b: &mut Batch, wake: &mut dyn FnMut(DomId)) -> End {
+    fn batch_steps(&self, p: &P, caller: &P::Domain, me: DomId, b: &mut Batch, mut wake: impl FnMut(DomId)) -> End {
         let window = Window { base: b.window_base, bytes: &b.window };
         let mut step = StepBudget { bytes: 0, window: (!b.window.is_empty()).then_some(&window) };
         while let Some(&e) = b.ents.get(b.next) {
-            let f = match b.msg.take() {
+            let mut f = match b.msg.take() {
                 Some(f) => f,
                 None => {
                     let r = Self::batch_message(me, &e, &b.iovs).and_then(|m| {
@@ -292,13 +293,13 @@ impl<P: Platform> V4v<P> {
                     }
                 }
             };
-            match self.deliver(p, caller, me, f, &mut step, wake) {
+            match self.deliver(p, caller, me, &mut f, &mut step, &mut wake) {
                 Ok(Delivery::Sent(n)) => {
                     b.ents[b.next].status = i32::try_from(n).unwrap_or(i32::MAX);
                     b.next += 1;
                     b.sent += 1;
                 }
-                Ok(Delivery::Preempted(f)) => {
+                Ok(Delivery::Preempted) => {
                     b.msg = Some(f);
                     return End::Preempted;
                 }
