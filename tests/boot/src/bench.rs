@@ -34,7 +34,7 @@ use core::ptr::{addr_of, addr_of_mut};
 use hypercall_abi::domctl::Domctl;
 use hypercall_abi::ring::{prepare, RingError, RingMemory, RingReader};
 use hypercall_abi::sshm::{self, Name, StaticShm};
-use hypercall_abi::v4v::{self, Addr, Iov, RegisterRing, SendAddr, UnregisterRing};
+use hypercall_abi::v4v::{self, Addr, BatchEnt, Iov, RegisterRing, SendAddr, UnregisterRing};
 use hypercall_abi::{hypercall, DomId, PAGE_SIZE};
 
 use crate::xen::{Console, Hypercalls};
@@ -500,6 +500,89 @@ fn messages(hc: &Hypercalls) {
     }
 }
 
+/// Messages per `OP_SENDV_BATCH` (issue 16 point 2: batches of 32 at 64 B).
+const BATCH: usize = 32;
+/// Batches per measurement.
+const BATCH_ROUNDS: usize = 128;
+
+/// `OP_SENDV_BATCH` of [`BATCH`] messages of `size` bytes to dom0's own
+/// ring, message `i` from `TX + i * size`: the entries in the first 1 KiB
+/// of `ARGS`, the iovs from 2 KiB. Returns Xen's value.
+fn v4v_batch_send(hc: &Hypercalls, size: usize) -> i64 {
+    let addr =
+        SendAddr { src: Addr { port: SRC_PORT, domain: 0, pad: 0 }, dst: Addr { port: PORT, domain: 0, pad: 0 } };
+    let ents = args();
+    // SAFETY: inside the ARGS page (2 KiB + 32 * 16 bytes).
+    let iovs = unsafe { args().add(2048) };
+    for i in 0..BATCH {
+        let e = BatchEnt { addr, iov_first: i as u32, niov: 1, msg_type: MSG_TYPE, status: 0 };
+        let base = addr_of!(TX) as u64 + (i * size) as u64;
+        // SAFETY: entry i and iov i are inside the ARGS page.
+        unsafe {
+            put(ents.add(i * BatchEnt::SIZE), e);
+            put(iovs.add(i * Iov::SIZE), Iov { base, len: size as u32, pad: 0 });
+        }
+    }
+    hc.call(hypercall::V4V_OP, [u64::from(v4v::OP_SENDV_BATCH), ents as u64, iovs as u64, BATCH as u64, BATCH as u64])
+}
+
+/// Ticks of `rounds` batches: one `OP_SENDV_BATCH` of [`BATCH`] messages,
+/// then the reader takes them all in one pass (copying each out) and
+/// writes `rx_ptr` once.
+fn batch_rounds(hc: &Hypercalls, ch: &mut V4v, size: usize, rounds: usize) -> Result<u64, (&'static str, i64)> {
+    // SAFETY: RX is only used here, one borrow at a time.
+    let buf = unsafe { &mut (*addr_of_mut!(RX)).0 };
+    let t0 = tsc();
+    for _ in 0..rounds {
+        let r = v4v_batch_send(hc, size);
+        if r != BATCH as i64 {
+            return Err(("sendv_batch", r));
+        }
+        let mut bad = 0usize;
+        let got = ch.reader.recv_batch(buf, BATCH, |m, _| bad += usize::from(m.header.len as usize != size));
+        match got {
+            Ok(n) if n == BATCH && bad == 0 => {}
+            Ok(n) => return Err(("recv_batch", n as i64)),
+            Err(_) => return Err(("recv_batch", -1)),
+        }
+    }
+    Ok(tsc() - t0)
+}
+
+/// Batched sends (issue 16 point 2): V4V `OP_SENDV_BATCH` of [`BATCH`]
+/// messages per hypercall, received in one pass, at 64 B and 1 KiB, as
+/// `BENCH msg chan=v4v-batch32 mode=full` lines (ticks for `n` messages),
+/// to set against the per-message `full` lines of the same boot.
+fn batched(hc: &Hypercalls) {
+    for size in [64usize, 1024] {
+        let mut t = [0u64; REPS];
+        let mut failed = false;
+        for x in t.iter_mut() {
+            let mut ch = match V4v::open(hc) {
+                Ok(c) => c,
+                Err(e) => {
+                    line!(hc, "error chan=v4v-batch{BATCH} step=register ret={e}");
+                    return;
+                }
+            };
+            let r = batch_rounds(hc, &mut ch, size, 4).and_then(|_| batch_rounds(hc, &mut ch, size, BATCH_ROUNDS));
+            ch.close(hc);
+            match r {
+                Ok(ticks) => *x = ticks,
+                Err((step, ret)) => {
+                    line!(hc, "error chan=v4v-batch{BATCH} size={size} step={step} ret={ret}");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if !failed {
+            let n = BATCH * BATCH_ROUNDS;
+            ticks_list(hc, format_args!("msg chan=v4v-batch{BATCH} mode=full size={size} n={n}"), &t);
+        }
+    }
+}
+
 /// Message sizes and calls per window of the profile (`make
 /// bench-xen-profile`, issue 16): 4 KiB and 64 KiB give the cost per page.
 const PROFILE_SIZES: [usize; 4] = [64, 1024, 4 << 10, 64 << 10];
@@ -822,6 +905,7 @@ pub fn run(hc: &Hypercalls, profile: bool) {
     let only = option_env!("BENCH_ONLY").unwrap_or("");
     if only != "mem" {
         messages(hc);
+        batched(hc);
     }
     if only != "msg" {
         memory(hc);
