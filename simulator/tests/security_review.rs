@@ -656,6 +656,29 @@ fn region_env(seed: u64) -> sshm_common::Env {
     env
 }
 
+/// Runs the stepped unlink or detach (see `Env::stepped`) to the end: every
+/// step gives back at most `RELEASE_PAGES_STEP` pages, and every
+/// continuation is one giving back what it freed (`PROGRESS_RELEASING`);
+/// `between` runs after each. Returns the number of steps.
+fn steps_releasing(env: &sshm_common::Env, mut between: impl FnMut()) -> u64 {
+    use hypercall_abi::sshm::{PROGRESS_RELEASING, RELEASE_PAGES_STEP};
+    use simulator::Step;
+    let m = env.sim.machine();
+    let mut steps = 0;
+    loop {
+        let before = m.sshm_pages();
+        let step = env.step();
+        steps += 1;
+        assert!(before - m.sshm_pages() <= RELEASE_PAGES_STEP, "step {steps}");
+        if step == Step::Done(0) {
+            return steps;
+        }
+        assert_eq!(step, Step::Continuation);
+        assert_eq!(env.stepped_op().progress, PROGRESS_RELEASING);
+        between();
+    }
+}
+
 /// Finding 3, creating a region: all its backing was allocated and cleared
 /// in one hypercall (about 90 M instructions for 1 GiB under QEMU, up to a
 /// 4 GiB region), by `OP_CREATE` or a create-or-open attach. A region is
@@ -753,7 +776,7 @@ fn finding_03_region_creation_continued_attached_or_cancelled() {
 /// room such pages still take waits for them rather than fail.
 #[test]
 fn finding_03_region_release_is_bounded_per_step() {
-    use hypercall_abi::sshm::{PROGRESS_RELEASING, PROT_RW, RELEASE_PAGES_STEP};
+    use hypercall_abi::sshm::{PROT_RW, RELEASE_PAGES_STEP};
     use simulator::Step;
     let env = region_env(0x0333);
     let s = &env.sim;
@@ -762,19 +785,7 @@ fn finding_03_region_release_is_bounded_per_step() {
     let nr = 8192;
     assert_eq!(env.create("a", nr, PROT_RW, true), Ok(0));
     env.stepped(env.dom0, &sshm_common::unlink("a"));
-    let mut steps = 0;
-    loop {
-        let before = m.sshm_pages();
-        let step = env.step();
-        steps += 1;
-        assert!(before - m.sshm_pages() <= RELEASE_PAGES_STEP, "step {steps}");
-        if step == Step::Done(0) {
-            break;
-        }
-        assert_eq!(step, Step::Continuation);
-        assert_eq!(env.stepped_op().progress, PROGRESS_RELEASING);
-        assert_eq!(env.info("a"), Err(Errno::ENOENT), "the name went in the first step");
-    }
+    let steps = steps_releasing(&env, || assert_eq!(env.info("a"), Err(Errno::ENOENT), "the name went at once"));
     assert_eq!(steps, nr / RELEASE_PAGES_STEP);
     assert_eq!(m.sshm_pages(), 0, "all back when the unlink returns");
     // The background may have been asked (a backstop): it finds nothing.
@@ -816,8 +827,7 @@ fn finding_03_region_release_is_bounded_per_step() {
 /// before it returns, in the same bounded steps.
 #[test]
 fn finding_03_last_detach_gives_the_region_back() {
-    use hypercall_abi::sshm::{PROGRESS_RELEASING, PROT_RW, RELEASE_PAGES_STEP};
-    use simulator::Step;
+    use hypercall_abi::sshm::{PROT_RW, RELEASE_PAGES_STEP};
     let env = region_env(0x0353);
     let m = env.sim.machine();
     m.set_background_manual(true);
@@ -825,18 +835,7 @@ fn finding_03_last_detach_gives_the_region_back() {
     let nr = 4096;
     assert_eq!(env.call(g, &sshm_common::open("t", nr, 0x10_0000, PROT_RW, false)), Ok(0));
     env.stepped(g, &sshm_common::detach("t", 0x10_0000));
-    let mut steps = 0;
-    loop {
-        let before = m.sshm_pages();
-        let step = env.step();
-        steps += 1;
-        assert!(before - m.sshm_pages() <= RELEASE_PAGES_STEP, "step {steps}");
-        if step == Step::Done(0) {
-            break;
-        }
-        assert_eq!(env.stepped_op().progress, PROGRESS_RELEASING);
-    }
-    assert_eq!(steps, nr / RELEASE_PAGES_STEP);
+    assert_eq!(steps_releasing(&env, || {}), nr / RELEASE_PAGES_STEP);
     assert_eq!(m.sshm_pages(), 0);
     assert!(matches!(env.sim.background_step(), None | Some(false)));
     env.check().unwrap();

@@ -143,6 +143,15 @@ pub fn ro_attach_refuses_write(g: &mut dyn Guest) -> Result<(), Fail> {
     })
 }
 
+/// Region `n` as `OP_INFO` reports it (into the scratch arrays page).
+fn info<G: Guest + ?Sized>(g: &mut G, n: &str) -> Result<Entry, Fail> {
+    let buf = scratch(g, page::ARRAYS, 0);
+    g.write(buf, &[0u8; Entry::SIZE]);
+    let op = StaticShm { op: sshm::OP_INFO, name: name(n), buffer: buf, ..Default::default() };
+    ret("info", call(g, &op), 0)?;
+    Ok(ops::sshm::entry(g, buf, 0))
+}
+
 /// `OP_INFO` reports the size, the attachment count and the attached domain.
 pub fn info_counts_attachments(g: &mut dyn Guest) -> Result<(), Fail> {
     let n = "smoke_info";
@@ -152,11 +161,7 @@ pub fn info_counts_attachments(g: &mut dyn Guest) -> Result<(), Fail> {
         ret("create", call(g, &create_op(n, REGION_PAGES, sshm::PROT_RW)), 0)?;
         ret("attach 1", call(g, &attach_op(n, a, REGION_PAGES, sshm::PROT_RW)), 0)?;
         ret("attach 2", call(g, &attach_op(n, b, 1, sshm::PROT_READ)), 0)?;
-        let buf = scratch(g, page::ARRAYS, 0);
-        g.write(buf, &[0u8; Entry::SIZE]);
-        let info = StaticShm { op: sshm::OP_INFO, name: name(n), buffer: buf, ..Default::default() };
-        ret("info", call(g, &info), 0)?;
-        let e = ops::sshm::entry(g, buf, 0);
+        let e = info(g, n)?;
         check("entry nr_pages", e.nr_pages, REGION_PAGES)?;
         check("entry nr_attachments", e.nr_attachments.into(), 2)?;
         check("entry nr_domids", e.nr_domids.into(), 1)?;
@@ -226,11 +231,7 @@ pub fn create_in_steps(g: &mut dyn Guest) -> Result<(), Fail> {
         }
         with_cleanup(g, n, &[head, tail], |g| {
             ret("create", call(g, &create_op(n, pages, sshm::PROT_RW)), 0)?;
-            let buf = scratch(g, page::ARRAYS, 0);
-            g.write(buf, &[0u8; Entry::SIZE]);
-            let info = StaticShm { op: sshm::OP_INFO, name: name(n), buffer: buf, ..Default::default() };
-            ret("info", call(g, &info), 0)?;
-            let e = ops::sshm::entry(g, buf, 0);
+            let e = info(g, n)?;
             check("entry nr_pages", e.nr_pages, pages)?;
             check("entry flags (persistent, built)", e.flags.into(), sshm::F_PERSISTENT.into())?;
             ret("attach head", call(g, &attach_op(n, head, 4, sshm::PROT_RW)), 0)?;
