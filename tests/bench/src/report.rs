@@ -73,14 +73,17 @@ fn goals(r: &Results) -> Vec<(String, String, String)> {
     if let Some(m) = r.msg.iter().find(|m| m.size == 64 << 10) {
         let ratio = m.memcpy_ns / m.v4v_ns;
         let irr = ir(r, "memcpy/65536").zip(ir(r, "v4v/65536")).map(|(a, b)| a / b);
+        // Retired as a goal (issue 16): the simulator's costs are not
+        // Xen's; real figures come from `make bench-xen`. Kept as a
+        // regression signal in instructions.
         g.push((
-            "V4V at 64 KiB >= 0.8 of memcpy".into(),
+            "V4V at 64 KiB against memcpy (regression signal, not a goal)".into(),
             format!(
                 "sendv+receive {ratio:.3} of memcpy (time){}; sendv alone {:.3}",
                 irr.map(|x| format!(", {x:.3} (instructions)")).unwrap_or_default(),
                 m.memcpy_ns / m.v4v_send_ns
             ),
-            verdict(ratio >= 0.8),
+            "signal: compare the instruction figure with earlier runs".into(),
         ));
     }
     let behind: Vec<String> = r.msg.iter().filter(|m| m.v4v_ns >= m.vchan_ns).map(|m| human(m.size as u64)).collect();
@@ -128,8 +131,8 @@ fn goals(r: &Results) -> Vec<(String, String, String)> {
     }
     g.push((
         "Real Xen under QEMU -icount: V4V vs Argo, sshm attach vs XENMEM_populate_physmap".into(),
-        "not measured".into(),
-        "not done (needs the boot test's kernel, tests/boot)".into(),
+        "not measured here: `make bench-xen`, out/bench/xen-results.md".into(),
+        "see bench-xen".into(),
     ));
     g
 }
@@ -244,9 +247,9 @@ fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Not done\n\nThe real-Xen side-by-side (V4V sendv against Argo's in the same boot, sshm attach \
-         against `XENMEM_populate_physmap`, under QEMU `-icount`) is not implemented: it needs the \
-         boot test's kernel (tests/boot).\n\nPlots: `throughput.png`, `attach.png`."
+        "\n## Real Xen\n\nThe simulator's costs are not Xen's: the real figures (V4V sendv against Argo's \
+         in the same boot, sshm create and attach against `XENMEM_populate_physmap`, under QEMU \
+         `-icount`) come from `make bench-xen` (`xen-results.md`).\n\nPlots: `throughput.png`, `attach.png`."
     );
     s
 }
