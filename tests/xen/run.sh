@@ -45,7 +45,7 @@ ok "no xmm/ymm in the Rust object"
 grep -qx 'include/public/v4v.h' "$TREE/xen/include/headers.chk" || fail "v4v.h not in the ANSI header check"
 # Every structure of public/v4v.h is listed in xlat.lst, so compat/xlat.h
 # has its CHECK_ macro, and v4v.c uses it (it built above).
-V4V_STRUCTS="addr fw_rule info iov msg_hdr register_ring ring ring_data ring_data_ent ring_id ring_info send_addr unregister_ring"
+V4V_STRUCTS="addr batch_ent fw_rule info iov msg_hdr register_ring ring ring_data ring_data_ent ring_id ring_info send_addr unregister_ring"
 for s in $V4V_STRUCTS; do
     grep -qP "^\\?\\tv4v_$s\\t+v4v\\.h\$" "$TREE/xen/include/xlat.lst" || fail "v4v_$s not checked in xlat.lst"
     grep -q "^#define CHECK_v4v_$s \\\\\$" "$TREE/xen/include/compat/xlat.h" || fail "no CHECK_v4v_$s in compat/xlat.h"
