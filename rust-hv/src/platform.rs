@@ -68,6 +68,11 @@ pub trait Platform: Sync + Sized {
     /// A counted reference to a domain, keeping its `struct domain` alive
     /// (Xen: `get_domain()`/`put_domain()`); dropping it releases it.
     type Domain: Send + Sync;
+    /// A ring's pinned frames mapped once, virtually contiguous (Xen: the
+    /// address `vmap()` returned). Made by [`Platform::ring_map`] and given
+    /// back only through [`Platform::ring_unmap`]; dropping one otherwise is
+    /// a leak of the platform's mapping space (the simulator reports it).
+    type RingMap: Send + Sync;
 
     // ---- domains ----
 
@@ -120,6 +125,41 @@ pub trait Platform: Sync + Sized {
     fn page_pin_writable(&self, d: &Self::Domain, gfn: Gfn) -> Result<Mfn, Errno>;
     /// Drops what [`Platform::page_pin_writable`] took.
     fn page_unpin(&self, mfn: Mfn);
+
+    // ---- ring mappings ----
+
+    /// Maps `mfns` (frames this crate holds pinned, at most
+    /// `RING_PAGES_MAX`) once, in order, virtually contiguous: byte `o` of
+    /// the mapping is byte `o % PAGE_SIZE` of `mfns[o / PAGE_SIZE]`. `None`
+    /// when the platform cannot (Xen: `vmap()` found no room in the vmap
+    /// area or no memory for its page tables); the caller then reaches the
+    /// frames one by one ([`Platform::frame_read`] and friends), which
+    /// always works. Not with a lock of this crate held (`vmap()` takes the
+    /// vmap area's lock and may allocate page-table pages).
+    fn ring_map(&self, mfns: &[Mfn]) -> Option<Self::RingMap>;
+    /// Undoes [`Platform::ring_map`]; the frames must still be pinned (unmap
+    /// first, unpin after). Not with a lock of this crate held: `vunmap()`
+    /// flushes the TLBs of every CPU.
+    fn ring_unmap(&self, map: Self::RingMap);
+    /// Copies from the mapping at byte `offset` (`offset + buf.len()` within
+    /// the mapped frames; beyond them is a caller bug, as for
+    /// [`Platform::frame_read`]).
+    fn ring_map_read(&self, map: &Self::RingMap, offset: usize, buf: &mut [u8]);
+    /// Copies into the mapping at byte `offset` (within the mapped frames).
+    fn ring_map_write(&self, map: &Self::RingMap, offset: usize, buf: &[u8]);
+    /// Copies `len` bytes of the calling domain's memory at `addr` straight
+    /// into the mapping at byte `offset` (within the mapped frames), in one
+    /// `copy_from_guest`, whatever page boundaries the destination crosses.
+    /// `-EFAULT` as [`Platform::copy_from_guest_to_frame`], with the same
+    /// unspecified bytes in the range.
+    fn copy_from_guest_to_ring_map(
+        &self,
+        caller: &Self::Domain,
+        addr: u64,
+        map: &Self::RingMap,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno>;
 
     // ---- memory access ----
 

@@ -145,6 +145,39 @@ fn pins_need_owned_writable_ram() {
 }
 
 #[test]
+fn ring_maps_translate_and_leaks_are_reported() {
+    let s = sim(128);
+    let d = s.create_domain(DomainKind::Hvm, 4, false).unwrap();
+    let m = s.machine();
+    let h = m.domain(d).unwrap();
+    let a = m.page_pin_writable(&h, Gfn(1)).unwrap();
+    let b = m.page_pin_writable(&h, Gfn(2)).unwrap();
+    let map = m.ring_map(&[a, b]).unwrap();
+    assert_eq!(m.ring_maps(), (1, 2));
+    // Across the page boundary: the end of `a`, the start of `b`.
+    m.ring_map_write(&map, PAGE_SIZE as usize - 2, &[1, 2, 3, 4]);
+    let mut x = [0u8; 2];
+    m.frame_read(a, PAGE_SIZE as usize - 2, &mut x);
+    assert_eq!(x, [1, 2]);
+    m.frame_read(b, 0, &mut x);
+    assert_eq!(x, [3, 4]);
+    let mut y = [0u8; 4];
+    m.ring_map_read(&map, PAGE_SIZE as usize - 2, &mut y);
+    assert_eq!(y, [1, 2, 3, 4]);
+    ok(&s);
+    m.ring_unmap(map);
+    assert_eq!(m.ring_maps(), (0, 0));
+    ok(&s);
+    // A mapping left behind when its pages are unpinned (a ring
+    // unregistered, torn down at death or reset without its unmap).
+    let _leaked = m.ring_map(&[a, b]).unwrap();
+    m.page_unpin(a);
+    let e = s.check_machine().unwrap_err();
+    assert!(e.contains("while a ring mapping of it is live"), "{e}");
+    assert!(e.contains("ring mapping leaked"), "{e}");
+}
+
+#[test]
 fn frame_access_after_free_is_reported() {
     let s = sim(16);
     let m = s.machine();

@@ -7,6 +7,11 @@
 //! op. Received messages must match the model exactly: exactly once, in
 //! order per ring, byte-exact, with the true source.
 //!
+//! Every case runs twice: with every ring mapped once
+//! (`Platform::ring_map`, the fast path) and with no ring mapped (as when
+//! the caps or `vmap()` refuse: the per-frame path). Both must match the
+//! same model, so they give identical results.
+//!
 //! `SIM_CASES` sets the number of cases (default 1000), `SIM_SEED` the
 //! proptest seed; the run prints the line that replays it, and a failure
 //! prints the minimal input, whose `seed` is the simulator's.
@@ -20,7 +25,7 @@ use hypercall_abi::{DomId, Errno, VIRQ_V4V};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, FileFailurePersistence, RngSeed, TestRunner};
 use simulator::rng::PropRun;
-use simulator::Preempt;
+use simulator::{Faults, Preempt, Trigger};
 use v4v_util::*;
 
 const SLOTS: usize = 4;
@@ -121,16 +126,18 @@ impl Model {
     }
 }
 
-fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+fn run(seed: u64, ops: &[Op], mapped: bool) -> Result<(), TestCaseError> {
     let s = sim(512, seed);
     s.machine().set_preempt(Preempt::OneIn(3));
+    let ring_map = if mapped { Trigger::Never } else { Trigger::After(0) };
+    s.machine().set_faults(Faults { ring_map, ..Faults::default() });
     let free0 = s.free_frames();
     let mut m = Model { doms: Vec::new(), seq: 0 };
     for _ in 0..SLOTS {
         m.doms.push(MDom { id: dom(&s, DOM_PAGES), live: true, rings: BTreeMap::new() });
     }
     for (step, o) in ops.iter().enumerate() {
-        let ctx = format!("step {step}: {o:?} (seed {seed:#x})");
+        let ctx = format!("step {step}: {o:?} (seed {seed:#x}, rings mapped: {mapped})");
         // A dead caller's vcpus do not run: every op is -ESRCH (and its
         // memory is gone, so nothing is staged).
         let caller = match *o {
@@ -300,6 +307,10 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
             return Err(TestCaseError::fail(format!("{e}: {ctx}")));
         }
         prop_assert_eq!(s.hv().v4v.pinned_pages(), m.pinned(), "pinned pages: {}", ctx);
+        // Far below the caps: every ring is mapped, or none is.
+        let want_mapped = if mapped { m.pinned() as u64 } else { 0 };
+        prop_assert_eq!(s.machine().ring_maps().1, want_mapped, "mapped pages: {}", ctx);
+        prop_assert_eq!(u64::from(s.hv().v4v.ring_map_pages()), want_mapped, "mapped pages counted: {}", ctx);
         for d in m.doms.iter().filter(|d| d.live) {
             prop_assert_eq!(s.hv().v4v.nr_rings(d.id), d.rings.len() as u32, "ring count: {}", ctx);
         }
@@ -308,6 +319,7 @@ fn run(seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
         s.destroy_domain(d.id).unwrap();
     }
     prop_assert_eq!(s.hv().v4v.pinned_pages(), 0);
+    prop_assert_eq!(s.machine().ring_maps(), (0, 0), "a mapping outlived its domain (seed {:#x})", seed);
     prop_assert!(s.check().is_ok());
     prop_assert_eq!(s.free_frames(), free0, "every page returned (seed {:#x})", seed);
     Ok(())
@@ -323,7 +335,10 @@ fn v4v_matches_the_model() {
         ..PtConfig::default()
     });
     let strategy = (any::<u64>(), proptest::collection::vec(op_strategy(), 1..40));
-    if let Err(e) = runner.run(&strategy, |(seed, ops)| run(seed, &ops)) {
+    if let Err(e) = runner.run(&strategy, |(seed, ops)| {
+        run(seed, &ops, true)?;
+        run(seed, &ops, false)
+    }) {
         panic!("{e}\nreplay: {}", pr.replay());
     }
 }

@@ -7,7 +7,7 @@ use hypercall_abi::v4v::{PENDING_PER_RING_MAX, RING_HEADER_BYTES, SLOT_BYTES};
 use hypercall_abi::DomId;
 
 use super::table::RingKey;
-use super::{V4v, RING_LOCKS};
+use super::{V4v, RING_LOCKS, RING_MAP_PAGES_MAX, RING_MAP_PAGES_PER_DOMAIN_MAX};
 use crate::platform::{Lock, Platform};
 
 impl<P: Platform> V4v<P> {
@@ -19,6 +19,12 @@ impl<P: Platform> V4v<P> {
                 .map(|e| self.bucket(e.generation).with(|b| b.get(e.generation).map_or(0, |r| r.mfns.len())))
                 .sum()
         })
+    }
+
+    /// Pages of rings mapped in the platform's mapping space, as counted
+    /// against [`RING_MAP_PAGES_MAX`](super::RING_MAP_PAGES_MAX).
+    pub fn ring_map_pages(&self) -> u32 {
+        self.table.with(|t| t.ring_map_pages)
     }
 
     /// Number of registered rings owned by `d`, as counted by V4V.
@@ -70,6 +76,29 @@ impl<P: Platform> V4v<P> {
                 if !t.doms.iter().any(|d| d.id == e.key.owner) {
                     return Err("ring owner without state");
                 }
+            }
+            // Mapped pages: counted at least for every mapped ring in the
+            // index (a registration in flight counts before it inserts),
+            // and within the caps.
+            let mut mapped_total = 0u64;
+            for d in &t.doms {
+                let mapped: u64 = t
+                    .rings
+                    .iter()
+                    .filter(|e| e.key.owner == d.id)
+                    .map(|e| {
+                        self.bucket(e.generation).with(|b| {
+                            b.get(e.generation).filter(|r| r.map.is_some()).map_or(0, |r| r.mfns.len() as u64)
+                        })
+                    })
+                    .sum();
+                if mapped > u64::from(d.ring_map_pages) || d.ring_map_pages > RING_MAP_PAGES_PER_DOMAIN_MAX {
+                    return Err("a domain's mapped pages miscounted or over the cap");
+                }
+                mapped_total += mapped;
+            }
+            if mapped_total > u64::from(t.ring_map_pages) || t.ring_map_pages > RING_MAP_PAGES_MAX {
+                return Err("mapped pages miscounted or over the cap");
             }
             for (i, b) in self.buckets.iter().enumerate() {
                 b.with(|b| {

@@ -129,6 +129,26 @@ pub const SEND_STEP_BYTES_MAX: usize = 64 * 1024;
 /// [`RING_PAGES_MAX`]: hypercall_abi::v4v::RING_PAGES_MAX
 pub const TEARDOWN_STEP_MAX: usize = 4096;
 
+/// Pages of one domain's rings that V4V maps in Xen's vmap area
+/// ([`Platform::ring_map`]: each ring's pages once, virtually contiguous,
+/// so a send copies its payload in one `copy_from_guest` per piece up to
+/// the ring's wrap instead of a `map_domain_page` per page and field).
+/// Two rings of the largest size (8194 pages, 32 MiB), or 128 of 64 KiB.
+/// A ring that would pass this (or [`RING_MAP_PAGES_MAX`]), or that
+/// `vmap()` cannot map, is not mapped and works through the per-frame path
+/// (slower, same results): the cap never fails a registration. It keeps a
+/// guest from filling the vmap area (64 GiB on x86-64, shared with the
+/// rest of Xen) with ring mappings: a domain may pin `RINGS_PER_DOMAIN_MAX`
+/// rings of `RING_PAGES_MAX` pages, about 2 GiB.
+pub const RING_MAP_PAGES_PER_DOMAIN_MAX: u32 = 2 * hypercall_abi::v4v::RING_PAGES_MAX;
+
+/// Pages of all domains' rings that V4V maps in Xen's vmap area: 65536
+/// pages (256 MiB, 1/256 of the area on x86-64). Counted when a ring is
+/// mapped (before `vmap()`) and uncounted when it leaves the ring index
+/// (its `vunmap()` follows with the locks dropped, so at most one ring
+/// per CPU is mapped beyond the count, for the length of one unmap).
+pub const RING_MAP_PAGES_MAX: u32 = 65536;
+
 /// Times a parked send starts its copy again because others wrote into the
 /// ring while it was parked, before it gives up with `-EAGAIN`: a large
 /// send under steady traffic fails instead of retrying forever.
@@ -137,7 +157,7 @@ pub const SEND_RESTARTS_MAX: u32 = 8;
 /// The V4V state of a hypervisor.
 pub struct V4v<P: Platform> {
     table: P::Lock<Table>,
-    buckets: Vec<P::Lock<Bucket>>,
+    buckets: Vec<P::Lock<Bucket<P::RingMap>>>,
 }
 
 impl<P: Platform> Default for V4v<P> {
@@ -293,7 +313,7 @@ impl<P: Platform> V4v<P> {
     }
 
     /// The lock of the ring registered as `generation`.
-    fn bucket(&self, generation: u64) -> &P::Lock<Bucket> {
+    fn bucket(&self, generation: u64) -> &P::Lock<Bucket<P::RingMap>> {
         &self.buckets[(generation % RING_LOCKS as u64) as usize]
     }
 

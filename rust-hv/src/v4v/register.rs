@@ -111,11 +111,15 @@ impl<P: Platform> V4v<P> {
             return Err(Errno::EINVAL);
         }
 
+        // Mapped once here, with no lock held (`vmap()` may allocate), if
+        // the caps allow; otherwise the ring works frame by frame.
+        let map = self.map_ring(p, caller, me, &mfns);
         let mut ring = Some(Ring {
             generation: 0,
             id,
             len: reg.len,
             gfns,
+            map,
             mfns,
             tx: 0,
             rx_seen: 0,
@@ -173,11 +177,41 @@ impl<P: Platform> V4v<P> {
         });
         if let Err(e) = res {
             if let Some(r) = ring {
+                if let Some(m) = r.map {
+                    let pages = r.mfns.len() as u32;
+                    self.table.with(|t| t.ring_map_release(me, pages));
+                    p.ring_unmap(m);
+                }
                 unpin_all(&r.mfns);
             }
             return Err(e);
         }
         Ok(0)
+    }
+
+    /// Maps a new ring's pinned pages once, virtually contiguous, if
+    /// [`RING_MAP_PAGES_PER_DOMAIN_MAX`] and [`RING_MAP_PAGES_MAX`] allow
+    /// it: counted first under L1, then mapped with no lock held, and
+    /// uncounted again if the platform cannot map them. `None` (the ring
+    /// works frame by frame) is never an error.
+    ///
+    /// [`RING_MAP_PAGES_PER_DOMAIN_MAX`]: super::RING_MAP_PAGES_PER_DOMAIN_MAX
+    /// [`RING_MAP_PAGES_MAX`]: super::RING_MAP_PAGES_MAX
+    fn map_ring(&self, p: &P, caller: &P::Domain, me: DomId, mfns: &[Mfn]) -> Option<P::RingMap> {
+        locking::assert_unlocked(p);
+        let pages = u32::try_from(mfns.len()).ok()?;
+        debug_assert!(pages <= RING_PAGES_MAX);
+        // Under L1, which the destroy hook takes after `dying` is set: a
+        // dying domain gets no state (its registration fails below anyway).
+        let counted = self.table.with(|t| !p.domain_info(caller).dying && t.ring_map_reserve(me, pages));
+        if !counted {
+            return None;
+        }
+        let map = p.ring_map(mfns);
+        if map.is_none() {
+            self.table.with(|t| t.ring_map_release(me, pages));
+        }
+        map
     }
 
     /// `OP_UNREGISTER_RING`: unpins the ring's pages and tells its waiters
@@ -196,9 +230,17 @@ impl<P: Platform> V4v<P> {
             }
             let r = self.bucket(generation).with(|b| b.take(generation));
             debug_assert!(r.is_some());
+            if let Some(r) = r.as_ref().filter(|r| r.map.is_some()) {
+                t.ring_map_release(me, r.mfns.len() as u32);
+            }
             Ok::<_, Errno>(r)
         })?;
-        if let Some(r) = ring {
+        if let Some(mut r) = ring {
+            // Unmapped (a TLB flush) with the locks dropped, before the
+            // pages are unpinned.
+            if let Some(m) = r.map.take() {
+                p.ring_unmap(m);
+            }
             r.mfns.iter().for_each(|&m| p.page_unpin(m));
             // Waiters for a ring that is gone are told to look again.
             for w in &r.pending {

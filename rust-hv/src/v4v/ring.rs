@@ -44,8 +44,9 @@ pub(crate) struct Reservation {
     pub bytes: u32,
 }
 
-/// Xen's state of a registered ring.
-pub(crate) struct Ring {
+/// Xen's state of a registered ring; `M` is the platform's
+/// [`Platform::RingMap`].
+pub(crate) struct Ring<M> {
     /// Unique per registration: a slot reused for another ring never matches
     /// a stale lookup.
     pub generation: u64,
@@ -56,6 +57,17 @@ pub(crate) struct Ring {
     /// One pin (general + writable type reference) per page, dropped at
     /// unregistration.
     pub mfns: Vec<Mfn>,
+    /// The pages mapped once, virtually contiguous, if the caps
+    /// ([`RING_MAP_PAGES_PER_DOMAIN_MAX`], [`RING_MAP_PAGES_MAX`]) allowed
+    /// it and the platform could; `None`: every access maps the one frame
+    /// it touches. Counted in the owner's and the global mapped pages while
+    /// the ring is in the index; unmapped, before the pages are unpinned,
+    /// by whoever takes it out (unregistration, teardown at death or soft
+    /// reset), with the locks dropped.
+    ///
+    /// [`RING_MAP_PAGES_PER_DOMAIN_MAX`]: super::RING_MAP_PAGES_PER_DOMAIN_MAX
+    /// [`RING_MAP_PAGES_MAX`]: super::RING_MAP_PAGES_MAX
+    pub map: Option<M>,
     /// Xen-private write pointer; the guest's copy is only ever written,
     /// never read.
     pub tx: u32,
@@ -100,22 +112,39 @@ impl Wakes {
     }
 }
 
-impl Ring {
+impl<M> Ring<M> {
+    /// Reads `buf.len()` bytes of the ring header at `at` (in the first
+    /// page, which holds the whole header).
+    fn header_read<P: Platform<RingMap = M>>(&self, p: &P, at: usize, buf: &mut [u8]) {
+        match &self.map {
+            Some(m) => p.ring_map_read(m, at, buf),
+            None => p.frame_read(self.mfns[0], at, buf),
+        }
+    }
+
+    /// Writes `buf` into the ring header at `at`.
+    fn header_write<P: Platform<RingMap = M>>(&self, p: &P, at: usize, buf: &[u8]) {
+        match &self.map {
+            Some(m) => p.ring_map_write(m, at, buf),
+            None => p.frame_write(self.mfns[0], at, buf),
+        }
+    }
+
     /// Reads `rx_ptr` from the guest once and sanitises it as Argo does:
     /// rounded up to a slot, and 0 if that is not inside the ring. A
     /// receiver that scribbles on its own `rx_ptr` can only lose its own
     /// messages; Xen never writes outside the ring because of it.
-    pub fn read_rx<P: Platform>(&mut self, p: &P) -> u32 {
+    pub fn read_rx<P: Platform<RingMap = M>>(&mut self, p: &P) -> u32 {
         let mut b = [0u8; 4];
-        p.frame_read(self.mfns[0], HDR_RX, &mut b);
+        self.header_read(p, HDR_RX, &mut b);
         self.sanitise_rx(u32::from_ne_bytes(b))
     }
 
     /// [`Ring::read_rx`] and the receiver-owned `RING_F_*` flags, in one
     /// read of the ring header (`rx_ptr` .. `flags`).
-    pub fn read_rx_flags<P: Platform>(&mut self, p: &P) -> (u32, u32) {
+    pub fn read_rx_flags<P: Platform<RingMap = M>>(&mut self, p: &P) -> (u32, u32) {
         let mut b = [0u8; HDR_FLAGS + 4 - HDR_RX];
-        p.frame_read(self.mfns[0], HDR_RX, &mut b);
+        self.header_read(p, HDR_RX, &mut b);
         let word = |at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         (self.sanitise_rx(word(0)), word(HDR_FLAGS - HDR_RX))
     }
@@ -153,13 +182,13 @@ impl Ring {
 
     /// Writes the header fields Xen owns: id, len, and the private `tx_ptr`
     /// (and `rx_ptr` too for a fresh ring, which starts empty).
-    pub fn publish_header<P: Platform>(&self, p: &P, fresh: bool) {
+    pub fn publish_header<P: Platform<RingMap = M>>(&self, p: &P, fresh: bool) {
         let mut id = [0u8; 8];
         self.id.write(&mut id);
-        p.frame_write(self.mfns[0], HDR_ID, &id);
-        p.frame_write(self.mfns[0], HDR_LEN, &self.len.to_ne_bytes());
+        self.header_write(p, HDR_ID, &id);
+        self.header_write(p, HDR_LEN, &self.len.to_ne_bytes());
         if fresh {
-            p.frame_write(self.mfns[0], HDR_RX, &0u32.to_ne_bytes());
+            self.header_write(p, HDR_RX, &0u32.to_ne_bytes());
         }
         self.publish_tx(p);
     }
@@ -168,16 +197,17 @@ impl Ring {
     /// whole messages are in. The barrier orders the message's bytes (and
     /// its header) before the new `tx_ptr`: a receiver that sees the pointer
     /// and then reads (after its own read barrier) sees the whole message.
-    pub fn publish_tx<P: Platform>(&self, p: &P) {
+    pub fn publish_tx<P: Platform<RingMap = M>>(&self, p: &P) {
         p.smp_wmb();
-        p.frame_write(self.mfns[0], HDR_TX, &self.tx.to_ne_bytes());
+        self.header_write(p, HDR_TX, &self.tx.to_ne_bytes());
     }
 
     /// Copies `len` bytes of the calling domain's memory at `addr` straight
     /// into the data area at data offset `off` (wrapping, split at page
-    /// boundaries): one copy, no bounce buffer. `-EFAULT` if the source is
-    /// not all readable; the bytes already copied stay behind `tx`, unseen.
-    pub fn copy_data_from_guest<P: Platform>(
+    /// boundaries, or through the mapping in one copy per side of the
+    /// wrap): no bounce buffer. `-EFAULT` if the source is not all
+    /// readable; the bytes already copied stay behind `tx`, unseen.
+    pub fn copy_data_from_guest<P: Platform<RingMap = M>>(
         &self,
         p: &P,
         caller: &P::Domain,
@@ -185,6 +215,12 @@ impl Ring {
         addr: u64,
         len: usize,
     ) -> Result<(), Errno> {
+        if let Some(m) = &self.map {
+            return self.for_each_span(off, len, |at_map, at, n| {
+                let src = addr.checked_add(at as u64).ok_or(Errno::EFAULT)?;
+                p.copy_from_guest_to_ring_map(caller, src, m, at_map, n)
+            });
+        }
         self.for_each_piece(off, len, |mfn, in_page, at, n| {
             let src = addr.checked_add(at as u64).ok_or(Errno::EFAULT)?;
             p.copy_from_guest_to_frame(caller, src, mfn, in_page, n)
@@ -193,12 +229,42 @@ impl Ring {
 
     /// Copies `data` (bytes Xen already holds) into the data area at data
     /// offset `off` (wrapping, split at page boundaries).
-    pub fn copy_data_from_slice<P: Platform>(&self, p: &P, off: u32, data: &[u8]) {
+    pub fn copy_data_from_slice<P: Platform<RingMap = M>>(&self, p: &P, off: u32, data: &[u8]) {
+        if let Some(m) = &self.map {
+            self.for_each_span(off, data.len(), |at_map, at, n| {
+                p.ring_map_write(m, at_map, &data[at..at + n]);
+                Ok(())
+            })
+            .unwrap_or(());
+            return;
+        }
         self.for_each_piece(off, data.len(), |mfn, in_page, at, n| {
             p.frame_write(mfn, in_page, &data[at..at + n]);
             Ok(())
         })
         .unwrap_or(());
+    }
+
+    /// Calls `f(offset in the mapping, offset in the range, bytes)` for the
+    /// (at most two) contiguous spans of `len` data bytes at data offset
+    /// `off`: up to the end of the ring, then from its start.
+    fn for_each_span(
+        &self,
+        off: u32,
+        len: usize,
+        mut f: impl FnMut(usize, usize, usize) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        debug_assert!(off < self.len);
+        debug_assert!(len < self.len as usize);
+        let data = RING_HEADER_BYTES as usize;
+        let first = core::cmp::min(len, (self.len - off) as usize);
+        if first > 0 {
+            f(data + off as usize, 0, first)?;
+        }
+        if first < len {
+            f(data, first, len - first)?;
+        }
+        Ok(())
     }
 
     /// Calls `f(mfn, offset in page, offset in the range, bytes)` for each
@@ -244,10 +310,14 @@ impl Ring {
 
     /// Writes a message header at data offset `off`. Headers never wrap:
     /// `off` is slot-aligned and below `len`, so 16 contiguous bytes follow.
-    pub fn write_msg_header<P: Platform>(&self, p: &P, off: u32, h: &MsgHeader) {
+    pub fn write_msg_header<P: Platform<RingMap = M>>(&self, p: &P, off: u32, h: &MsgHeader) {
         debug_assert!(off.is_multiple_of(SLOT_BYTES) && off + SLOT_BYTES <= self.len);
         let mut b = [0u8; 16];
         h.write(&mut b);
+        if let Some(m) = &self.map {
+            p.ring_map_write(m, RING_HEADER_BYTES as usize + off as usize, &b);
+            return;
+        }
         self.for_each_piece_raw(off, 0, b.len(), &mut |mfn, in_page, at, n| {
             p.frame_write(mfn, in_page, &b[at..at + n]);
             Ok(())

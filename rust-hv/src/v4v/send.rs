@@ -424,7 +424,7 @@ impl<P: Platform> V4v<P> {
                 r.msgs = r.msgs.wrapping_add(1);
                 r.bytes = r.bytes.wrapping_add(u64::from(total));
                 let (rx, flags) = r.read_rx_flags(p);
-                let virq_owner = Ring::wants_data_virq(flags, old_tx, rx);
+                let virq_owner = Ring::<P::RingMap>::wants_data_virq(flags, old_tx, rx);
                 // Waiters held off by the reservation may fit now.
                 r.wake_fitting(rx, &mut wakes);
                 Step::Published { virq_owner, owner: DomId(r.id.domain) }
@@ -516,7 +516,7 @@ impl<P: Platform> V4v<P> {
 fn scatter<P: Platform>(
     p: &P,
     caller: &P::Domain,
-    r: &Ring,
+    r: &Ring<P::RingMap>,
     f: &mut InFlight,
     window: Option<&Window<'_>>,
     mut off: u32,

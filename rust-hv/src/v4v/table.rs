@@ -14,6 +14,7 @@ use hypercall_abi::{DomId, Errno};
 
 use super::ring::Ring;
 use super::send::Parked;
+use super::{RING_MAP_PAGES_MAX, RING_MAP_PAGES_PER_DOMAIN_MAX};
 
 /// How rings are indexed and ordered: by owner, then port, then partner
 /// (the field order, which the derived `Ord` follows). A domain's own rings
@@ -76,6 +77,9 @@ pub(super) struct DomState {
     pub bytes_sent: u64,
     pub msgs_received: u64,
     pub sends_full: u64,
+    /// Pages of its rings mapped in Xen's vmap area, at most
+    /// [`RING_MAP_PAGES_PER_DOMAIN_MAX`].
+    pub ring_map_pages: u32,
     /// The preemptible send (or batch) this domain has parked (one at most).
     pub in_flight: Option<Parked>,
     /// Teardown (death or soft reset) in progress: where the sweep of the
@@ -93,6 +97,7 @@ impl DomState {
             bytes_sent: 0,
             msgs_received: 0,
             sends_full: 0,
+            ring_map_pages: 0,
             in_flight: None,
             sweep: None,
         }
@@ -115,6 +120,9 @@ pub(super) struct Table {
     pub next_token: u64,
     pub global_msgs: u64,
     pub global_bytes: u64,
+    /// Pages of all rings mapped in Xen's vmap area, at most
+    /// [`RING_MAP_PAGES_MAX`].
+    pub ring_map_pages: u32,
 }
 
 impl Table {
@@ -129,6 +137,7 @@ impl Table {
             next_token: 1,
             global_msgs: 0,
             global_bytes: 0,
+            ring_map_pages: 0,
         }
     }
 
@@ -179,6 +188,37 @@ impl Table {
         self.doms.binary_search_by(|d| d.id.cmp(&id)).ok().map(move |i| &mut self.doms[i])
     }
 
+    /// Counts `pages` more mapped pages for a ring of `owner` if both caps
+    /// allow it (and `owner`'s state can be had); `false` otherwise, and
+    /// nothing is counted. The caller has checked, under this same lock,
+    /// that `owner` is not dying (its state must not outlive its teardown).
+    pub fn ring_map_reserve(&mut self, owner: DomId, pages: u32) -> bool {
+        let Some(total) = self.ring_map_pages.checked_add(pages).filter(|&n| n <= RING_MAP_PAGES_MAX) else {
+            return false;
+        };
+        let Ok(d) = self.dom_or_insert(owner) else { return false };
+        let Some(mine) = d.ring_map_pages.checked_add(pages).filter(|&n| n <= RING_MAP_PAGES_PER_DOMAIN_MAX) else {
+            return false;
+        };
+        d.ring_map_pages = mine;
+        self.ring_map_pages = total;
+        true
+    }
+
+    /// Undoes [`Table::ring_map_reserve`]: under the same L1 acquisition
+    /// that takes a mapped ring out of the index (the mapping itself goes
+    /// right after, with the locks dropped), or when a registration that
+    /// reserved fails. `owner`'s state is gone if its teardown finished
+    /// meanwhile; it was counted there and goes with it.
+    pub fn ring_map_release(&mut self, owner: DomId, pages: u32) {
+        debug_assert!(self.ring_map_pages >= pages);
+        self.ring_map_pages = self.ring_map_pages.saturating_sub(pages);
+        if let Some(d) = self.dom(owner) {
+            debug_assert!(d.ring_map_pages >= pages);
+            d.ring_map_pages = d.ring_map_pages.saturating_sub(pages);
+        }
+    }
+
     /// The domain's state, created if needed (`-ENOMEM`).
     pub fn dom_or_insert(&mut self, id: DomId) -> Result<&mut DomState, Errno> {
         match self.doms.binary_search_by(|d| d.id.cmp(&id)) {
@@ -195,27 +235,27 @@ impl Table {
 /// A ring lock's content (L2): the rings whose generation falls in this
 /// bucket, sorted by generation (registration appends under L1, so the
 /// order holds without sorting).
-pub(super) struct Bucket {
-    pub rings: Vec<Ring>,
+pub(super) struct Bucket<M> {
+    pub rings: Vec<Ring<M>>,
 }
 
-impl Bucket {
+impl<M> Bucket<M> {
     fn index(&self, generation: u64) -> Option<usize> {
         self.rings.binary_search_by_key(&generation, |r| r.generation).ok()
     }
 
     /// The ring of `generation`, if it is still registered.
-    pub fn get_mut(&mut self, generation: u64) -> Option<&mut Ring> {
+    pub fn get_mut(&mut self, generation: u64) -> Option<&mut Ring<M>> {
         let i = self.index(generation)?;
         self.rings.get_mut(i)
     }
 
-    pub fn get(&self, generation: u64) -> Option<&Ring> {
+    pub fn get(&self, generation: u64) -> Option<&Ring<M>> {
         self.rings.get(self.index(generation)?)
     }
 
     /// Removes the ring of `generation`.
-    pub fn take(&mut self, generation: u64) -> Option<Ring> {
+    pub fn take(&mut self, generation: u64) -> Option<Ring<M>> {
         let i = self.index(generation)?;
         Some(self.rings.remove(i))
     }

@@ -65,9 +65,19 @@ impl<P: Platform> V4v<P> {
                 if let Some(owner) = t.dom(e.key.owner) {
                     owner.nr_rings -= 1;
                 }
-                self.bucket(e.generation).with(|b| b.take(e.generation))
+                let r = self.bucket(e.generation).with(|b| b.take(e.generation));
+                if let Some(r) = r.as_ref().filter(|r| r.map.is_some()) {
+                    t.ring_map_release(e.key.owner, r.mfns.len() as u32);
+                }
+                r
             });
-            let Some(r) = gone else { break };
+            let Some(mut r) = gone else { break };
+            // Unmapped with the locks dropped (`vunmap()` flushes TLBs),
+            // before the pages are unpinned; one unmap is one more unit of
+            // this ring's work, counted with its pages below.
+            if let Some(m) = r.map.take() {
+                p.ring_unmap(m);
+            }
             r.mfns.iter().for_each(|&m| p.page_unpin(m));
             for w in r.pending.iter().filter(|w| w.dom != me) {
                 self.virq(p, w.dom);
@@ -122,6 +132,10 @@ impl<P: Platform> V4v<P> {
         }
         self.table.with(|t| {
             if let Ok(i) = t.doms.binary_search_by(|s| s.id.cmp(&me)) {
+                // Its rings are all gone, and their mapped pages with them
+                // (but a registration of its that reserved before it died
+                // may still hold some: that one gives them back to the
+                // global count alone when it fails).
                 t.doms.remove(i);
             }
         });

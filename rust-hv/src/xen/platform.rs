@@ -54,6 +54,37 @@ impl Domain {
     }
 }
 
+/// A ring's frames mapped virtually contiguous by `vmap()`.
+///
+/// # Invariants
+///
+/// `va` is what `vmap()` returned for `pages` frames, still mapped: valid
+/// for reads and writes of `pages * PAGE_SIZE` bytes until given to
+/// `vunmap()` by [`Platform::ring_unmap`], which consumes the value. The
+/// frames stay pinned while it lives (the Platform contract).
+pub struct RingMap {
+    va: NonNull<u8>,
+    pages: usize,
+}
+
+// SAFETY: The mapping is in Xen's global vmap area, the same on every CPU;
+// accesses through it are to guest pages that carry their own
+// synchronisation (the ring protocol and V4V's ring locks).
+unsafe impl Send for RingMap {}
+// SAFETY: As above.
+unsafe impl Sync for RingMap {}
+
+impl RingMap {
+    /// Asserts that `offset..offset + len` is inside the mapping and returns
+    /// its start.
+    fn at(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.pages * hypercall_abi::PAGE_SIZE as usize));
+        // SAFETY: `offset` is inside the mapping (asserted), which is one
+        // object of `pages * PAGE_SIZE` bytes by the invariant.
+        unsafe { self.va.as_ptr().add(offset) }
+    }
+}
+
 impl Drop for Domain {
     fn drop(&mut self) {
         // SAFETY: By the invariant this value holds one reference; it is
@@ -120,6 +151,7 @@ fn errno(rc: i32) -> Result<(), Errno> {
 impl Platform for Xen {
     type Lock<T: Send> = SpinLock<T>;
     type Domain = Domain;
+    type RingMap = RingMap;
 
     fn domain(&self, id: DomId) -> Result<Domain, Errno> {
         lockdep::forbid_held("Platform::domain", "the domain list's RCU read lock");
@@ -204,6 +236,53 @@ impl Platform for Xen {
         // SAFETY: The caller pinned `mfn` with `page_pin_writable` and drops
         // that pin once (the Platform contract).
         unsafe { b::rust_hv_page_unpin(mfn.0) }
+    }
+
+    fn ring_map(&self, mfns: &[Mfn]) -> Option<RingMap> {
+        lockdep::forbid_held("Platform::ring_map", "the vmap area's lock, and may allocate");
+        let pages = u32::try_from(mfns.len()).ok().filter(|&n| n > 0)?;
+        // SAFETY: `Mfn` is `repr(transparent)` over `u64`, so `mfns` is
+        // `pages` valid `unsigned long`s; the frames are pinned by the
+        // caller (the Platform contract) and `vmap()` only reads the array.
+        let va = unsafe { b::rust_hv_vmap(mfns.as_ptr().cast::<u64>(), pages) };
+        Some(RingMap { va: NonNull::new(va.cast::<u8>())?, pages: mfns.len() })
+    }
+
+    fn ring_unmap(&self, map: RingMap) {
+        lockdep::forbid_held("Platform::ring_unmap", "a TLB flush on every CPU");
+        // SAFETY: `map.va` is a live `vmap()` address (its invariant),
+        // unmapped once: `map` is consumed here.
+        unsafe { b::rust_hv_vunmap(map.va.as_ptr().cast::<c_void>()) }
+    }
+
+    fn ring_map_read(&self, map: &RingMap, offset: usize, buf: &mut [u8]) {
+        let src = map.at(offset, buf.len());
+        // SAFETY: `src` is valid for `buf.len()` bytes of reads (`at`'s
+        // assertion and `RingMap`'s invariant); `buf` is Xen's, so the two
+        // do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    fn ring_map_write(&self, map: &RingMap, offset: usize, buf: &[u8]) {
+        let dst = map.at(offset, buf.len());
+        // SAFETY: As for `ring_map_read`, with `dst` valid for writes.
+        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) }
+    }
+
+    fn copy_from_guest_to_ring_map(
+        &self,
+        _caller: &Domain,
+        addr: u64,
+        map: &RingMap,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        let dst = map.at(offset, len);
+        // SAFETY: `dst` is valid for `len` bytes of writes (`at`'s assertion
+        // and `RingMap`'s invariant). The guest address is checked by Xen's
+        // guest-access routines, which act on the current domain, always
+        // the caller of a hypercall.
+        errno(unsafe { b::rust_hv_copy_from_guest(dst.cast::<c_void>(), addr, len as _) })
     }
 
     fn frame_read(&self, mfn: Mfn, offset: usize, buf: &mut [u8]) {

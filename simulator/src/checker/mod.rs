@@ -5,6 +5,7 @@
 mod domains;
 mod p2m;
 mod refcount;
+mod ring_maps;
 pub(crate) mod sshm;
 
 use crate::machine::State;
@@ -33,6 +34,7 @@ pub(crate) fn check(st: &State, sshm_pages_max: u64) -> Result<(), String> {
     refcount::check(st, &mut r);
     p2m::check(st, &mut r);
     domains::check(st, &mut r);
+    ring_maps::check(st, &mut r);
     sshm::check(st, sshm_pages_max, &mut r);
     if r.0.is_empty() {
         Ok(())

@@ -58,6 +58,10 @@ pub struct Faults {
     /// `copy_*_guest` does when the buffer reaches a page the guest
     /// unmapped meanwhile.
     pub guest_copy: Trigger,
+    /// [`Platform::ring_map`] fails (returns `None`): `vmap()` found no
+    /// room in the vmap area, or no memory for its page tables. V4V then
+    /// reaches the ring's frames one by one.
+    pub ring_map: Trigger,
     /// Bytes a faulting guest copy moves before the fault.
     pub guest_copy_at: usize,
 }

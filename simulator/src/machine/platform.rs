@@ -15,9 +15,105 @@ use crate::frame::{Owner, Put, PAGE_BYTES};
 use crate::lock::{self, SimLock};
 use crate::p2m::P2mType;
 
+/// A ring mapping: an id in [`State::ring_maps`], which holds the frames
+/// it translates to. Not `Clone`: given back once, by `ring_unmap`.
+#[derive(Debug)]
+pub struct RingMap {
+    id: u64,
+}
+
 impl Platform for Machine {
     type Lock<T: Send> = SimLock<T>;
     type Domain = Dom;
+    type RingMap = RingMap;
+
+    fn ring_map(&self, mfns: &[Mfn]) -> Option<RingMap> {
+        lock::platform_call("Platform::ring_map", "the vmap area's lock, and may allocate");
+        if mfns.is_empty() || self.fault(|f| &mut f.ring_map) {
+            return None;
+        }
+        let mut st = self.lock();
+        for m in mfns {
+            if !st.pins.contains_key(&m.0) {
+                st.violation(format!("ring_map of mfn {:#x} which is not pinned", m.0));
+            }
+        }
+        let id = st.next_ring_map;
+        st.next_ring_map += 1;
+        for m in mfns {
+            *st.ring_mapped.entry(m.0).or_insert(0) += 1;
+        }
+        st.ring_maps.insert(id, mfns.iter().map(|m| m.0).collect());
+        Some(RingMap { id })
+    }
+
+    fn ring_unmap(&self, map: RingMap) {
+        lock::platform_call("Platform::ring_unmap", "a TLB flush on every CPU");
+        let mut st = self.lock();
+        let Some(mfns) = st.ring_maps.remove(&map.id) else {
+            st.violation(format!("ring_unmap of mapping {} which is not live", map.id));
+            return;
+        };
+        for m in mfns {
+            if let Some(n) = st.ring_mapped.get_mut(&m) {
+                *n -= 1;
+                if *n == 0 {
+                    st.ring_mapped.remove(&m);
+                }
+            }
+        }
+    }
+
+    fn ring_map_read(&self, map: &RingMap, offset: usize, buf: &mut [u8]) {
+        let mut st = self.lock();
+        let Some(pieces) = ring_map_pieces(&mut st, map, offset, buf.len(), "read") else {
+            buf.fill(0);
+            return;
+        };
+        for (mfn, in_page, at, n) in pieces {
+            st.frames.read(mfn, in_page, &mut buf[at..at + n]);
+        }
+    }
+
+    fn ring_map_write(&self, map: &RingMap, offset: usize, buf: &[u8]) {
+        let mut st = self.lock();
+        let Some(pieces) = ring_map_pieces(&mut st, map, offset, buf.len(), "write") else { return };
+        for (mfn, in_page, at, n) in pieces {
+            st.frames.write(mfn, in_page, &buf[at..at + n]);
+        }
+    }
+
+    fn copy_from_guest_to_ring_map(
+        &self,
+        caller: &Dom,
+        addr: u64,
+        map: &RingMap,
+        offset: usize,
+        len: usize,
+    ) -> Result<(), Errno> {
+        // One guest copy, one draw of the fault, as Xen's one
+        // `copy_from_guest` into the mapping.
+        let faulted = self.fault(|f| &mut f.guest_copy);
+        let copied = if faulted { self.guest_copy_fault_at().min(len) } else { len };
+        let mut st = self.lock();
+        st.slot(caller).map_err(|_| Errno::EFAULT)?;
+        let Some(pieces) = ring_map_pieces(&mut st, map, offset, len, "write") else {
+            // A caller bug, reported by the checkers; Xen would BUG.
+            return Err(Errno::EFAULT);
+        };
+        for (mfn, in_page, at, n) in pieces {
+            if at >= copied {
+                break;
+            }
+            let n = n.min(copied - at);
+            let src = addr.checked_add(at as u64).ok_or(Errno::EFAULT)?;
+            st.guest_read_to_frame(caller.id(), src, mfn, in_page, n)?;
+        }
+        if faulted {
+            return Err(Errno::EFAULT);
+        }
+        Ok(())
+    }
 
     fn domain(&self, id: DomId) -> Result<Dom, Errno> {
         lock::platform_call("Platform::domain", "the domain list's RCU read lock");
@@ -187,8 +283,12 @@ impl Platform for Machine {
         match st.pins.get_mut(&mfn.0) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                if *n == 0 {
+                let left = *n;
+                if left == 0 {
                     st.pins.remove(&mfn.0);
+                }
+                if st.ring_mapped(mfn.0) > left {
+                    st.violation(format!("page_unpin of mfn {:#x} while a ring mapping of it is live", mfn.0));
                 }
             }
             _ => {
@@ -331,4 +431,41 @@ fn frame_access_ok(st: &mut State, mfn: Mfn, offset: usize, len: usize, what: &s
         st.violation(format!("frame_{what} of free mfn {:#x} (use after free)", mfn.0));
     }
     in_page && live
+}
+
+/// The frame pieces `(mfn, offset in frame, offset in range, bytes)` of
+/// `len` bytes at `offset` in a ring mapping; `None` (and a violation) if
+/// the mapping is not live or the range passes its end.
+fn ring_map_pieces(
+    st: &mut State,
+    map: &RingMap,
+    offset: usize,
+    len: usize,
+    what: &str,
+) -> Option<Vec<(u64, usize, usize, usize)>> {
+    let Some(mfns) = st.ring_maps.get(&map.id) else {
+        st.violation(format!("ring_map_{what} through mapping {} which is not live", map.id));
+        return None;
+    };
+    if offset.checked_add(len).is_none_or(|e| e > mfns.len() * PAGE_BYTES) {
+        let pages = mfns.len();
+        st.violation(format!("ring_map_{what} of {len} bytes at {offset} passes the end of a {pages}-page mapping"));
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let abs = offset + at;
+        let in_page = abs % PAGE_BYTES;
+        let n = (len - at).min(PAGE_BYTES - in_page);
+        out.push((mfns[abs / PAGE_BYTES], in_page, at, n));
+        at += n;
+    }
+    for &(mfn, ..) in &out {
+        if st.frames.get(mfn).is_none_or(|f| f.count == 0) {
+            st.violation(format!("ring_map_{what} of free mfn {mfn:#x} (use after free)"));
+            return None;
+        }
+    }
+    Some(out)
 }

@@ -131,6 +131,13 @@ impl Machine {
         out
     }
 
+    /// Live ring mappings ([`rust_hv::Platform::ring_map`]) and the pages
+    /// they map, in all.
+    pub fn ring_maps(&self) -> (usize, u64) {
+        let st = self.lock();
+        (st.ring_maps.len(), st.ring_maps.values().map(|m| m.len() as u64).sum())
+    }
+
     /// The work counters so far.
     pub fn work(&self) -> Work {
         self.lock().work

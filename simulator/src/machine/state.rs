@@ -44,6 +44,13 @@ pub(crate) struct State {
     /// (mfn -> count): what a PV guest or another Xen path can take on any
     /// frame for the length of one operation (`get_page`).
     pub transient: BTreeMap<u64, u32>,
+    /// Live ring mappings ([`rust_hv::Platform::ring_map`]): id -> the
+    /// mfns mapped, in order.
+    pub ring_maps: BTreeMap<u64, Vec<u64>>,
+    /// The id the next ring mapping gets.
+    pub next_ring_map: u64,
+    /// mfn -> how many times live ring mappings map it.
+    pub ring_mapped: BTreeMap<u64, u32>,
 }
 
 impl State {
@@ -63,7 +70,15 @@ impl State {
             p2m_insert_fault: None,
             work: Work::default(),
             transient: BTreeMap::new(),
+            ring_maps: BTreeMap::new(),
+            next_ring_map: 0,
+            ring_mapped: BTreeMap::new(),
         }
+    }
+
+    /// How many times live ring mappings map `mfn`.
+    pub(crate) fn ring_mapped(&self, mfn: u64) -> u32 {
+        self.ring_mapped.get(&mfn).copied().unwrap_or(0)
     }
 
     pub(crate) fn violation(&mut self, msg: String) {

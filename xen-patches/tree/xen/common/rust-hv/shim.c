@@ -14,6 +14,7 @@
 #include <xen/sched.h>
 #include <xen/spinlock.h>
 #include <xen/tasklet.h>
+#include <xen/vmap.h>
 #include <xen/xmalloc.h>
 
 #include <asm/altp2m.h>
@@ -190,6 +191,17 @@ int rust_hv_page_pin_writable(struct domain *d, unsigned long gfn,
 void rust_hv_page_unpin(unsigned long mfn)
 {
     put_page_and_type(mfn_to_page(_mfn(mfn)));
+}
+
+void *rust_hv_vmap(const unsigned long *mfns, unsigned int nr)
+{
+    BUILD_BUG_ON(sizeof(mfn_t) != sizeof(*mfns));
+    return vmap((const mfn_t *)mfns, nr);
+}
+
+void rust_hv_vunmap(const void *va)
+{
+    vunmap(va);
 }
 
 void rust_hv_frame_read(unsigned long mfn, unsigned long offset, void *buf,

@@ -63,6 +63,10 @@ int rust_hv_page_pin_writable(struct domain *d, unsigned long gfn,
                               unsigned long *mfn);
 void rust_hv_page_unpin(unsigned long mfn);
 
+/* A ring's pinned frames mapped virtually contiguous: NULL if no room. */
+void *rust_hv_vmap(const unsigned long *mfns, unsigned int nr);
+void rust_hv_vunmap(const void *va);
+
 /* Memory access. */
 void rust_hv_frame_read(unsigned long mfn, unsigned long offset, void *buf,
                         unsigned long len);
