@@ -25,6 +25,9 @@
 //! [`Platform::frame_read`], [`Platform::frame_write`],
 //! [`Platform::smp_wmb`], [`Platform::copy_from_guest_to_frame`] (V4V copies
 //! at most `SEND_CHUNK_BYTES` of message under its ring lock, as Argo does),
+//! [`Platform::ring_map_read`], [`Platform::ring_map_write`],
+//! [`Platform::copy_from_guest_to_ring_map`] (the same accesses through a
+//! ring's mapping, which is in place while the ring is indexed),
 //! [`Platform::preempt_check`].
 //!
 //! **Forbidden** with any lock of this crate held:
@@ -35,6 +38,7 @@
 //! | [`Platform::send_virq`] | takes the target's event-channel locks; wake-ups are collected under the lock and raised after it is dropped |
 //! | the XSM hooks (`xsm_*`) | the policy (FLASK's AVC) takes its own locks and may be slow; it is asked before any lock is taken |
 //! | [`Platform::copy_from_guest`], [`Platform::copy_to_guest`] | a guest copy may fault and take paging locks: requests are copied in before a lock is taken and answers copied out after |
+//! | [`Platform::ring_map`], [`Platform::ring_unmap`] | `vmap()` takes the vmap area's lock and may allocate page-table pages; `vunmap()` flushes the TLBs of every CPU (IPIs): a ring is mapped before it is indexed and unmapped after it has left the index, with the locks dropped, as its pages are pinned and unpinned |
 //! | [`Platform::sshm_alloc`], [`Platform::sshm_free`] | the heap lock, and region-sized work (allocation, scrubbing) is done with the sshm lock dropped |
 //!
 //! # How the rules are checked

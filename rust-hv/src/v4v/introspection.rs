@@ -22,7 +22,7 @@ impl<P: Platform> V4v<P> {
     }
 
     /// Pages of rings mapped in the platform's mapping space, as counted
-    /// against [`RING_MAP_PAGES_MAX`](super::RING_MAP_PAGES_MAX).
+    /// against [`RING_MAP_PAGES_MAX`].
     pub fn ring_map_pages(&self) -> u32 {
         self.table.with(|t| t.ring_map_pages)
     }

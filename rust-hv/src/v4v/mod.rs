@@ -40,8 +40,14 @@
 //! updates of small bounded structures, never across a guest-memory copy.
 //! L2 is held across at most [`SEND_CHUNK_BYTES`] of message copy, which
 //! goes straight from the sender's memory into the pinned ring pages
-//! ([`Platform::copy_from_guest_to_frame`]; Argo too copies from the guest
-//! under its ring lock). Domains are looked up and the policy is asked
+//! ([`Platform::copy_from_guest_to_ring_map`] through the ring's mapping,
+//! one copy per side of the wrap, or [`Platform::copy_from_guest_to_frame`]
+//! page by page for a ring over the mapping caps,
+//! [`RING_MAP_PAGES_PER_DOMAIN_MAX`] and [`RING_MAP_PAGES_MAX`]; Argo too
+//! copies from the guest under its ring lock). A ring is mapped before it
+//! is indexed and unmapped after it has left the index, with no lock held;
+//! nothing else is mapped beyond one access, so a parked send holds no
+//! mapping while its guest runs. Domains are looked up and the policy is asked
 //! before any lock is taken; what must be checked under a lock (`dying`) is
 //! read through the reference already held. Wake-ups are collected under
 //! the locks and raised after they are dropped.
