@@ -1026,6 +1026,14 @@ impl World {
         let ia = Self::ptr(o.iov_arg, IOVS);
         self.write(d, a, &sa);
         let iovs = &o.iovs[..usize::from(o.n) % (o.iovs.len() + 1)];
+        self.write_iovs(d, ia, iovs);
+        let niov = o.niov.map_or(iovs.len() as u64, u64::from);
+        self.v4v(i, d, v4v::OP_SENDV, [a, ia, niov, u64::from(o.msg_type)], o.stepped);
+    }
+
+    /// Writes `iovs` as an iov array at `ia` in `d`'s memory, their bases in
+    /// the payload area one after the other (or where `base` says).
+    fn write_iovs(&self, d: DomId, ia: u64, iovs: &[IovSel]) {
         let mut off = 0u64;
         for (k, v) in iovs.iter().enumerate() {
             let len = match v.len {
@@ -1039,8 +1047,6 @@ impl World {
             let iov = v4v::Iov { base, len: len as u32, pad: u32::from(v.pad) };
             self.write(d, ia.wrapping_add(16 * k as u64), &iov);
         }
-        let niov = o.niov.map_or(iovs.len() as u64, u64::from);
-        self.v4v(i, d, v4v::OP_SENDV, [a, ia, niov, u64::from(o.msg_type)], o.stepped);
     }
 
     fn batch(&mut self, o: &BatchOp) {
@@ -1048,18 +1054,7 @@ impl World {
         let i = Self::slot(o.slot);
         let a = Self::ptr(o.arg, BATCH_ENTS);
         let ia = Self::ptr(o.iov_arg, IOVS);
-        let mut off = 0u64;
-        for (k, v) in o.iovs.iter().enumerate() {
-            let len = match v.len {
-                Num::Small(x) => u64::from(x),
-                Num::Pow2(e, dd) => (1u64 << (e % 15)).wrapping_add_signed(i64::from(dd)) % PAYLOAD_BYTES,
-                Num::Raw(x) => x,
-            };
-            let base = Self::ptr(v.base, PAYLOAD + off % PAYLOAD_BYTES);
-            off = off.wrapping_add(len);
-            let iov = v4v::Iov { base, len: len as u32, pad: u32::from(v.pad) };
-            self.write(d, ia.wrapping_add(16 * k as u64), &iov);
-        }
+        self.write_iovs(d, ia, &o.iovs);
         let msgs = &o.msgs[..usize::from(o.n) % o.msgs.len() + 1];
         let mut first = 0u32;
         for (k, m) in msgs.iter().enumerate() {
