@@ -191,10 +191,13 @@ rc=0"
     sd_check sshmdev-readonly-unchanged sdw 4 "status-from-sdw
 rc=0"
 
-    # Unload while a mapping is held fails; then unload, load again.
+    # Unload while a mapping is held fails; then unload, load again. The
+    # module's refcnt says when the background mapping is held (a fixed
+    # sleep was too short on a loaded debug host) and when it is gone.
     sd_send sdw 9 "echo bad \$(dmesg | grep -cE '$SD_BAD')"
+    refcnt=/sys/module/xen_sshm/refcnt
     sd_expect sshmdev-module-reload sdr 8 \
-        "($SM wait ring0 0x3000 never 3 >/dev/null &); sleep 1; rmmod xen_sshm 2>/dev/null && echo unloaded-while-mapped; sleep 3; rmmod xen_sshm && ls /sys/class/misc | grep -c xen-sshm; insmod $KO && $SM list && $SM read status 0 15" \
+        "($SM wait ring0 0x3000 never 3 >/dev/null &); n=0; until [ \$(cat $refcnt) != 0 ] || [ \$n -ge 150 ]; do sleep 0.2; n=\$((n + 1)); done; rmmod xen_sshm 2>/dev/null && echo unloaded-while-mapped; n=0; until [ \$(cat $refcnt) = 0 ] || [ \$n -ge 150 ]; do sleep 0.2; n=\$((n + 1)); done; rmmod xen_sshm && ls /sys/class/misc | grep -c xen-sshm; insmod $KO && $SM list && $SM read status 0 15" \
         "0
 ring0 size 0x200000 rw begin 0x20000000 offset 0x0
 status size 0x8000 ro begin 0x20400000 offset 0x8000
