@@ -4,7 +4,8 @@
 //!
 //! The same binary is a test guest when its command line
 //! (`hvm_start_info.cmdline_paddr`) has a `v4v=` (or `e2e=`) key: see
-//! [`guest`]. Without one (no command line, as `make smoke` boots it) it is
+//! [`guest`]; or a side of the two-domain benchmark with `bench2=`: see
+//! [`bench2`]. Without one (no command line, as `make smoke` boots it) it is
 //! the dom0 above, unchanged.
 //!
 //! Memory model: the whole guest physical space the kernel touches is
@@ -16,6 +17,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod bench2;
 mod boot;
 mod cmdline;
 mod evtchn;
@@ -150,6 +152,9 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     if cmdline.get("v4v").is_some() || cmdline.get("e2e").is_some() {
         guest::run(hc, cmdline);
     }
+    if cmdline.get("bench2").is_some() {
+        bench2::run(hc, cmdline);
+    }
     let mut dom0 = Dom0 { hc };
     dom0.print(format_args!("smoke: PVH dom0 test kernel up, hypercall page via MSR {:#x}", dom0.hc.msr()));
     if magic != HVM_START_MAGIC {
@@ -173,10 +178,13 @@ extern "C" fn kernel_main(start_info: u64) -> ! {
     }
 }
 
-/// How a fatal line starts: `smoke: FATAL` (dom0 smoke mode) or
-/// `v4v-guest: FATAL` (guest mode), so each mode's log grep finds it.
+/// How a fatal line starts: `smoke: FATAL` (dom0 smoke mode),
+/// `bench2: FATAL` (a benchmark side) or `v4v-guest: FATAL` (guest mode),
+/// so each mode's log grep finds it.
 fn fatal_prefix() -> &'static str {
-    if xen::debugcon() {
+    if bench2::active() {
+        "bench2: FATAL"
+    } else if xen::debugcon() {
         "v4v-guest: FATAL"
     } else {
         "smoke: FATAL"
