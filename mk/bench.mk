@@ -70,3 +70,38 @@ bench-xen-profile-plugin: deps
 bench-xen-profile: bench-xen-kernel bench-xen-profile-plugin bench-xen-hv
 	bash tests/bench/profile/run.sh out/xen-argo $(BENCH_XEN_KERNEL) $(BENCH_PROFILE_PLUGIN) $(BENCH_OUT)
 	@echo "bench-xen-profile: see $(BENCH_OUT)/xen-profile.md"
+
+# Two domains (issue 16 point 3): the e2e host (tests/e2e/run.sh: Linux PV
+# dom0 with our toolstack, the e2e images) on the Argo build of Xen with
+# `argo=1`, under QEMU -icount; dom0 runs only the `bench2` family
+# (tests/e2e/dom0/bench2.sh): two test-kernel guests, `a` measuring
+# streaming throughput and ping-pong round trips to `b` over V4V (single
+# and batched), Argo and a vchan-style grant ring; tests/bench/xen2_report.py
+# turns a's result lines into the table and plots. Not in TEST_TARGETS: a
+# measurement. BENCH2_ARGS adds dom0 options (tests/e2e/dom0/bench2.sh),
+# e.g. BENCH2_ARGS="bench2_sizes=64:1024 bench2_reps=1".
+#
+#   make bench-xen-2dom   out/bench/xen-2dom.{md,json,png},
+#                         out/bench/2dom/console.log
+
+BENCH_2DOM_OUT ?= $(BENCH_OUT)/2dom
+BENCH2_ARGS ?=
+BENCH2_TIMEOUT ?= 5400
+BENCH2_QEMU ?= -icount shift=0,sleep=off
+
+.PHONY: bench-xen-2dom bench-xen-2dom-check
+
+bench-xen-2dom: e2e-images bench-xen-hv
+	@rc=0; E2E_LABEL=bench-xen-2dom E2E_MIN_PASS=1 E2E_TIMEOUT=$(BENCH2_TIMEOUT) \
+		E2E_XEN_EXTRA=argo=1 E2E_QEMU_EXTRA="$(BENCH2_QEMU)" \
+		bash tests/e2e/run.sh out/xen-argo/xen.gz $(E2E_IMAGES) $(BENCH_2DOM_OUT) \
+		e2e_only=bench2 $(BENCH2_ARGS) || rc=1; \
+	python3 tests/bench/xen2_report.py --log $(BENCH_2DOM_OUT)/console.log --out $(BENCH_OUT) \
+		--qemu "$(BENCH2_QEMU)" || rc=1; \
+	echo "bench-xen-2dom: see $(BENCH_OUT)/xen-2dom.md"; exit $$rc
+
+# The report's parser and table on a small sample log (a second).
+bench-xen-2dom-check:
+	python3 tests/bench/xen2_report.py --check
+
+TEST_TARGETS += bench-xen-2dom-check

@@ -14,6 +14,11 @@
 # on dom0's kernel command line (e.g. e2e_only=sshm). E2E_TIMEOUT (seconds,
 # default 1500: the four families take 15 to 20 minutes on a loaded host)
 # ends a hung run with a clear failure.
+#
+# For the two-domain benchmark (make bench-xen-2dom), both empty by
+# default: E2E_XEN_EXTRA is appended to Xen's command line (e.g. argo=1),
+# E2E_QEMU_EXTRA (split on spaces) to QEMU's arguments (e.g.
+# -icount shift=0,sleep=off).
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 XEN IMAGES OUTDIR [DOM0-ARGS...]" >&2; exit 2; }
 xen=$1 images=$2 out=$3
@@ -34,7 +39,9 @@ rm -f "$log" "$results" "$out"/guest-*.log
 # QEMU's multiboot loader: modules separated by commas, each with its
 # command line (a comma inside one would be read as a separator).
 dom0_cmd="console=hvc0 earlyprintk=xen $*"
-xen_cmd="dom0_mem=512M,max:512M loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none conring_size=1M"
+xen_cmd="dom0_mem=512M,max:512M loglvl=all guest_loglvl=all console=com1 noreboot dom0-iommu=none conring_size=1M${E2E_XEN_EXTRA:+ $E2E_XEN_EXTRA}"
+# shellcheck disable=SC2206 # split on purpose
+qemu_extra=(${E2E_QEMU_EXTRA:-})
 # shellcheck source=../lib/qemu.sh
 . "$(dirname "$0")/../lib/qemu.sh"
 # Dom0 prints END when the scenarios are done; Xen's last words otherwise.
@@ -43,7 +50,7 @@ qemu_run "$log" "$timeout" \
     -M q35 -cpu qemu64,+svm,+npt -smp 2 -m 1G -nographic -no-reboot \
     -kernel "$out/xen" \
     -initrd "$images/vmlinuz $dom0_cmd,$images/dom0.cpio.gz" \
-    -append "$xen_cmd"
+    -append "$xen_cmd" "${qemu_extra[@]}"
 status=$QEMU_STATUS secs=$((QEMU_MS / 1000))
 
 clean() { tr -d '\r' <"$log"; }

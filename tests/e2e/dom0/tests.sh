@@ -1,7 +1,9 @@
 #!/bin/sh
 # The e2e scenario driver, run by dom0's /init on the real host. Each check
 # prints one PASS/FAIL line; the summary line ends the run. E2E_ONLY (on
-# dom0's kernel command line as e2e_only=sshm|sshmdev|v4v|vsock) runs one family.
+# dom0's kernel command line as e2e_only=sshm|sshmdev|v4v|vsock) runs one family;
+# e2e_only=bench2 (make bench-xen-2dom) runs the two-domain benchmark, which
+# no other run does.
 cd /root || exit 1
 . /root/lib.sh
 . /root/sshm.sh
@@ -9,6 +11,7 @@ cd /root || exit 1
 # vsock.sh uses v4v.sh's helpers (v4v_info, v4v_no_zombie).
 [ -f /root/vsock.sh ] && . /root/vsock.sh
 [ -f /root/sshm-dev.sh ] && . /root/sshm-dev.sh
+[ -f /root/bench2.sh ] && . /root/bench2.sh
 only=
 for a in $(cat /proc/cmdline); do case $a in e2e_only=*) only=${a#e2e_only=} ;; esac; done
 # The hypervisor's build, from Xen's banner (read now, before the console
@@ -34,6 +37,9 @@ if [ -z "$only" ] && [ $xen_debug = y ]; then
     log "vsock: not run on the debug hypervisor unless asked for (e2e_only=vsock)"
 elif [ -z "$only" ] || [ "$only" = vsock ]; then
     if command -v run_vsock_scenarios >/dev/null 2>&1; then run_vsock_scenarios; else fail vsock-scenarios "tests/e2e/dom0/vsock.sh is missing"; fi
+fi
+if [ "$only" = bench2 ]; then
+    if command -v run_bench2 >/dev/null 2>&1; then run_bench2; else fail bench2-complete "tests/e2e/dom0/bench2.sh is missing"; fi
 fi
 check host-all-guests-gone expect_domains "Domain-0"
 # Each guest's console, for the logs on the host (run.sh splits them out).
