@@ -24,8 +24,8 @@
 //! `calib` line times a loop of a known number of instructions so the
 //! report can check that and convert ticks to instructions. Every figure is
 //! printed as a `BENCH` line that `tests/bench/xen_report.py` turns into
-//! tables. Argo's structs are Xen's public ABI (`public/argo.h`), defined
-//! here because hypercall-abi only carries this series' interfaces.
+//! tables. Argo's structs are Xen's public ABI (`public/argo.h`), in
+//! [`crate::argo`].
 
 use core::arch::asm;
 use core::fmt::Write;
@@ -37,6 +37,7 @@ use hypercall_abi::sshm::{self, Name, StaticShm};
 use hypercall_abi::v4v::{self, Addr, BatchEnt, Iov, RegisterRing, SendAddr, UnregisterRing};
 use hypercall_abi::{hypercall, DomId, PAGE_SIZE};
 
+use crate::argo;
 use crate::xen::{Console, Hypercalls};
 
 /// Data bytes of each ring: four 64 KiB messages fit.
@@ -58,11 +59,6 @@ const HYPERCALL_MEMORY_OP: u32 = 12;
 const XENMEM_DECREASE_RESERVATION: u64 = 1;
 const XENMEM_POPULATE_PHYSMAP: u64 = 6;
 const DOMID_SELF: u16 = 0x7ff0;
-
-/// Argo (`public/argo.h`).
-const ARGO_OP_REGISTER_RING: u64 = 1;
-const ARGO_OP_UNREGISTER_RING: u64 = 2;
-const ARGO_OP_SENDV: u64 = 3;
 
 /// Where the attachments go: 1 GiB-aligned slots from 8 GiB up (as the
 /// scenarios), a fresh one for every attach.
@@ -229,43 +225,6 @@ impl Channel for V4v {
     }
 }
 
-/// `xen_argo_register_ring_t`.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ArgoRegisterRing {
-    aport: u32,
-    partner_id: u16,
-    pad: u16,
-    len: u32,
-}
-
-/// `xen_argo_unregister_ring_t`.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ArgoUnregisterRing {
-    aport: u32,
-    partner_id: u16,
-    pad: u16,
-}
-
-/// `xen_argo_addr_t`.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ArgoAddr {
-    aport: u32,
-    domain_id: u16,
-    pad: u16,
-}
-
-/// `xen_argo_iov_t`.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ArgoIov {
-    iov_hnd: u64,
-    iov_len: u32,
-    pad: u32,
-}
-
 /// An Argo ring: `xen_argo_ring_t` is `rx_ptr`, `tx_ptr`, 56 reserved
 /// bytes, then the data; each message is a 16-byte
 /// `xen_argo_ring_message_header` (`len` counts the header) and the
@@ -275,17 +234,17 @@ struct Argo {
     rx: u32,
 }
 
-const ARGO_HDR: usize = 64;
-const ARGO_MSG_HDR: u32 = 16;
+const ARGO_HDR: usize = argo::RING_HEADER_BYTES;
+const ARGO_MSG_HDR: u32 = argo::MSG_HEADER_BYTES;
 
 impl Argo {
     fn open(hc: &Hypercalls) -> Result<Argo, i64> {
         let ring = addr_of_mut!(ARGO_RING) as *mut u8;
         // SAFETY: the ring's pages, not registered yet.
         unsafe { core::ptr::write_bytes(ring, 0, RING_BYTES) };
-        put(args(), ArgoRegisterRing { aport: PORT, partner_id: 0, pad: 0, len: RING_LEN });
+        put(args(), argo::RegisterRing { aport: PORT, partner_id: 0, pad: 0, len: RING_LEN });
         let r =
-            hc.call(hypercall::ARGO_OP, [ARGO_OP_REGISTER_RING, args() as u64, ring_gfns(ring), RING_PAGES as u64, 0]);
+            hc.call(hypercall::ARGO_OP, [argo::OP_REGISTER_RING, args() as u64, ring_gfns(ring), RING_PAGES as u64, 0]);
         if r != 0 {
             return Err(r);
         }
@@ -305,13 +264,16 @@ impl Channel for Argo {
     fn send(&mut self, hc: &Hypercalls, len: usize) -> i64 {
         put(
             args(),
-            [ArgoAddr { aport: SRC_PORT, domain_id: 0, pad: 0 }, ArgoAddr { aport: PORT, domain_id: 0, pad: 0 }],
+            argo::SendAddr {
+                src: argo::Addr { aport: SRC_PORT, domain_id: 0, pad: 0 },
+                dst: argo::Addr { aport: PORT, domain_id: 0, pad: 0 },
+            },
         );
-        put(iovs(), ArgoIov { iov_hnd: addr_of!(TX) as u64, iov_len: len as u32, pad: 0 });
-        hc.call(hypercall::ARGO_OP, [ARGO_OP_SENDV, args() as u64, iovs() as u64, 1, u64::from(MSG_TYPE)])
+        put(iovs(), argo::Iov { iov_hnd: addr_of!(TX) as u64, iov_len: len as u32, pad: 0 });
+        hc.call(hypercall::ARGO_OP, [argo::OP_SENDV, args() as u64, iovs() as u64, 1, u64::from(MSG_TYPE)])
     }
     fn recv(&mut self, copy: bool) -> Option<usize> {
-        let tx = self.u32_at(4);
+        let tx = self.u32_at(argo::RING_TX_PTR);
         if tx == self.rx || tx >= RING_LEN {
             return None;
         }
@@ -335,14 +297,14 @@ impl Channel for Argo {
                 }
             }
         }
-        self.rx = (self.rx + total.next_multiple_of(16)) % RING_LEN;
+        self.rx = (self.rx + total.next_multiple_of(argo::SLOT_BYTES)) % RING_LEN;
         // SAFETY: rx_ptr, the first word of the ring header.
-        unsafe { core::ptr::write_volatile(self.ring as *mut u32, self.rx) };
+        unsafe { core::ptr::write_volatile(self.ring.add(argo::RING_RX_PTR) as *mut u32, self.rx) };
         Some(n)
     }
     fn close(&mut self, hc: &Hypercalls) {
-        put(args(), ArgoUnregisterRing { aport: PORT, partner_id: 0, pad: 0 });
-        hc.call(hypercall::ARGO_OP, [ARGO_OP_UNREGISTER_RING, args() as u64, 0, 0, 0]);
+        put(args(), argo::UnregisterRing { aport: PORT, partner_id: 0, pad: 0 });
+        hc.call(hypercall::ARGO_OP, [argo::OP_UNREGISTER_RING, args() as u64, 0, 0, 0]);
     }
 }
 

@@ -236,7 +236,7 @@ pub fn install_idt() {
 
 /// Stores `value` at guest physical `addr` and reports a fault's vector.
 pub fn probe(addr: u64, value: u64) -> Option<u8> {
-    debug_assert!(addr < IDENTITY_MAP_BYTES && addr % 8 == 0);
+    debug_assert!(addr < IDENTITY_MAP_BYTES && addr.is_multiple_of(8));
     // SAFETY: `addr` is identity-mapped and 8-aligned; the caller knows it
     // is a page it may write (or one whose store the hypervisor refuses).
     // `probe_store` only clobbers %rax (its return value), per the SysV ABI

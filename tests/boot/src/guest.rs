@@ -807,7 +807,7 @@ impl Node {
                 refusals = 0;
             }
             sent += 1;
-            if self.p.report != 0 && sent % self.p.report == 0 {
+            if self.p.report != 0 && sent.is_multiple_of(self.p.report) {
                 say!(self.hc, "sent {sent}");
             }
             if self.p.gap_ms != 0 {

@@ -15,6 +15,7 @@
 #![no_std]
 #![no_main]
 
+mod argo;
 #[cfg(feature = "bench")]
 mod bench;
 mod bench2;
@@ -65,6 +66,7 @@ impl Guest for Dom0 {
         // scratch RAM, a V4V ring or a shared memory attachment the scenario
         // made: memory Xen may write concurrently, hence volatile bytes.
         for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: see above.
             *b = unsafe { core::ptr::read_volatile((gpa as usize + i) as *const u8) };
         }
     }
@@ -75,6 +77,7 @@ impl Guest for Dom0 {
         // own code, stack or statics other than `SCRATCH`, which Rust code
         // only reaches through its address.
         for (i, b) in buf.iter().enumerate() {
+            // SAFETY: see above.
             unsafe { core::ptr::write_volatile((gpa as usize + i) as *mut u8, *b) };
         }
     }
