@@ -92,12 +92,15 @@ BENCH2_QEMU ?= -icount shift=0,sleep=off
 .PHONY: bench-xen-2dom bench-xen-2dom-check
 
 bench-xen-2dom: e2e-images bench-xen-hv
-	@rc=0; E2E_LABEL=bench-xen-2dom E2E_MIN_PASS=1 E2E_TIMEOUT=$(BENCH2_TIMEOUT) \
+	@mkdir -p $(BENCH_2DOM_OUT); rc=0; \
+	E2E_LABEL=bench-xen-2dom E2E_MIN_PASS=1 E2E_TIMEOUT=$(BENCH2_TIMEOUT) \
 		E2E_XEN_EXTRA=argo=1 E2E_QEMU_EXTRA="$(BENCH2_QEMU)" \
 		bash tests/e2e/run.sh out/xen-argo/xen.gz $(E2E_IMAGES) $(BENCH_2DOM_OUT) \
-		e2e_only=bench2 $(BENCH2_ARGS) || rc=1; \
+		e2e_only=bench2 $(BENCH2_ARGS) >$(BENCH_2DOM_OUT)/run.txt 2>&1 || rc=1; \
+	cat $(BENCH_2DOM_OUT)/run.txt; \
+	secs=$$(sed -n 's/^bench-xen-2dom: .* after \([0-9]*\)s; .*/\1/p' $(BENCH_2DOM_OUT)/run.txt); \
 	python3 tests/bench/xen2_report.py --log $(BENCH_2DOM_OUT)/console.log --out $(BENCH_OUT) \
-		--qemu "$(BENCH2_QEMU)" || rc=1; \
+		--qemu "$(BENCH2_QEMU)" $${secs:+--host-seconds $$secs} || rc=1; \
 	echo "bench-xen-2dom: see $(BENCH_OUT)/xen-2dom.md"; exit $$rc
 
 # The report's parser and table on a small sample log (a second).
