@@ -64,7 +64,7 @@
 
 use core::fmt::{self, Write};
 use core::ptr::{addr_of, addr_of_mut};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, Ordering};
 
 use hypercall_abi::ring::{prepare, RingError, RingMemory, RingReader};
 use hypercall_abi::v4v::{self, BatchEnt, Iov, RegisterRing, RingData, RingDataEnt, SendAddr, UnregisterRing};
@@ -250,17 +250,24 @@ impl RingMemory for Mem {
         if offset.checked_add(buf.len()).is_none_or(|end| end > self.bytes) {
             return Err(RingError::Fault);
         }
+        // The reader reads `tx_ptr`, then the data Xen published before
+        // it: keep the compiler from reordering the two (x86 keeps loads in
+        // order).
+        compiler_fence(Ordering::SeqCst);
         // SAFETY: inside the ring's pages (checked), a static of this
         // module not otherwise borrowed.
         unsafe { core::ptr::copy_nonoverlapping(self.base.add(offset), buf.as_mut_ptr(), buf.len()) };
+        compiler_fence(Ordering::SeqCst);
         Ok(())
     }
     fn write(&mut self, offset: usize, buf: &[u8]) -> Result<(), RingError> {
         if offset.checked_add(buf.len()).is_none_or(|end| end > self.bytes) {
             return Err(RingError::Fault);
         }
+        compiler_fence(Ordering::SeqCst);
         // SAFETY: as in `read`.
         unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), self.base.add(offset), buf.len()) };
+        compiler_fence(Ordering::SeqCst);
         Ok(())
     }
 }
@@ -519,8 +526,16 @@ impl Chan for V4vChan {
 // ---------------------------------------------------------------------
 // Argo.
 
+/// An Argo hypercall; its value sign-extended from 32 bits when it is an
+/// error that came back zero-extended (Xen 4.17's Argo returned `-EAGAIN`
+/// as 4294967285 here).
 fn argo_op(hc: &Hypercalls, cmd: u64, a: [u64; 4]) -> i64 {
-    hc.call(hypercall::ARGO_OP, [cmd, a[0], a[1], a[2], a[3]])
+    let r = hc.call(hypercall::ARGO_OP, [cmd, a[0], a[1], a[2], a[3]]);
+    if (0xffff_f001..=0xffff_ffff).contains(&r) {
+        i64::from(r as u32 as i32)
+    } else {
+        r
+    }
 }
 
 /// The port `VIRQ_ARGO` is bound to (0: not yet; bound at the first Argo
@@ -573,6 +588,8 @@ impl ArgoChan {
         if tx == self.rx {
             return Ok(None);
         }
+        // The data Xen published before `tx_ptr` is read after it.
+        compiler_fence(Ordering::SeqCst);
         if tx >= RING_LEN || !tx.is_multiple_of(argo::SLOT_BYTES) {
             return Err(corrupt);
         }
@@ -603,6 +620,8 @@ impl ArgoChan {
             }
         }
         self.rx = (self.rx + total.next_multiple_of(argo::SLOT_BYTES)) % RING_LEN;
+        // The copy is done before `rx_ptr` frees its space.
+        compiler_fence(Ordering::SeqCst);
         // SAFETY: rx_ptr in the ring header.
         unsafe { core::ptr::write_volatile(self.ring.add(argo::RING_RX_PTR) as *mut u32, self.rx) };
         self.dirty = true;
