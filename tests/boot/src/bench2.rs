@@ -723,8 +723,7 @@ const CHANS: [&str; 4] = ["v4v", "v4vb", "argo", "vchan"];
 enum AnyChan {
     V4v(V4vChan),
     Argo(ArgoChan),
-    // vchan (tests/boot/src/vchan.rs, K2): add `Vchan(crate::vchan::Vchan)`
-    // here, in `as_chan`, `open_b` and `open_a`.
+    Vchan(crate::vchan::Vchan),
 }
 
 impl AnyChan {
@@ -732,6 +731,7 @@ impl AnyChan {
         match self {
             AnyChan::V4v(c) => c,
             AnyChan::Argo(c) => c,
+            AnyChan::Vchan(c) => c,
         }
     }
 }
@@ -739,22 +739,22 @@ impl AnyChan {
 /// Opens `b`'s end of channel `name` for `peer` (`a`); fills `blob` for
 /// `a` and returns its length.
 fn open_b(name: &str, ev: Events, peer: u16, blob: &mut [u8; BLOB_MAX]) -> Result<(AnyChan, usize), Fail> {
-    let _ = &blob;
     match name {
         "v4v" => Ok((AnyChan::V4v(V4vChan::open(ev, peer, false)?), 0)),
         "v4vb" => Ok((AnyChan::V4v(V4vChan::open(ev, peer, true)?), 0)),
         "argo" => Ok((AnyChan::Argo(ArgoChan::open(ev, peer)?), 0)),
+        "vchan" => crate::vchan::open_b(ev, peer, blob).map(|(c, n)| (AnyChan::Vchan(c), n)),
         _ => Err(Fail::new("channel not built in", ENOSYS)),
     }
 }
 
 /// Opens `a`'s end of channel `name` for `peer` (`b`), with `b`'s blob.
 fn open_a(name: &str, ev: Events, peer: u16, blob: &[u8]) -> Result<AnyChan, Fail> {
-    let _ = blob;
     match name {
         "v4v" => Ok(AnyChan::V4v(V4vChan::open(ev, peer, false)?)),
         "v4vb" => Ok(AnyChan::V4v(V4vChan::open(ev, peer, true)?)),
         "argo" => Ok(AnyChan::Argo(ArgoChan::open(ev, peer)?)),
+        "vchan" => crate::vchan::open_a(ev, peer, blob).map(AnyChan::Vchan),
         _ => Err(Fail::new("channel not built in", ENOSYS)),
     }
 }

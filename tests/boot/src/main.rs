@@ -22,7 +22,9 @@ mod bench2;
 mod boot;
 mod cmdline;
 mod evtchn;
+mod grant;
 mod guest;
+mod vchan;
 mod xen;
 
 use core::fmt::{self, Write};
