@@ -69,6 +69,7 @@ typedef struct libxl_sshminfo {
     uint64_t size;
     libxl_sshm_prot prot;
     bool persistent;
+    bool building;
     uint32_t nr_attachments;
     libxl_domid creator;
     libxl_domid *domids;

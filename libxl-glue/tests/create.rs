@@ -70,7 +70,7 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-const HEADER: &str = "Name                             Size(KiB) Prot Persistent  Attach Domains\n";
+const HEADER: &str = "Name                             Size(KiB) Prot Persistent State     Attach Domains\n";
 
 #[test]
 fn example_configs_and_sshm_list() {
@@ -91,8 +91,8 @@ fn example_configs_and_sshm_list() {
         list,
         format!(
             "{HEADER}\
-             ring0                                 2048 rw   no               2 {p},{c}\n\
-             status                                  64 rw   yes              2 {p},{c}\n",
+             ring0                                 2048 rw   no         ready          2 {p},{c}\n\
+             status                                  64 rw   yes        ready          2 {p},{c}\n",
             p = p.0,
             c = c.0
         )
@@ -104,8 +104,8 @@ fn example_configs_and_sshm_list() {
         xl.sshm_list().unwrap(),
         format!(
             "{HEADER}\
-             ring0                                 2048 rw   no               1 {c}\n\
-             status                                  64 rw   yes              1 {c}\n",
+             ring0                                 2048 rw   no         ready          1 {c}\n\
+             status                                  64 rw   yes        ready          1 {c}\n",
             c = c.0
         )
     );
@@ -113,7 +113,7 @@ fn example_configs_and_sshm_list() {
     w.check();
     assert_eq!(
         xl.sshm_list().unwrap(),
-        format!("{HEADER}status                                  64 rw   yes              0 -\n")
+        format!("{HEADER}status                                  64 rw   yes        ready          0 -\n")
     );
     assert_eq!(xl.unlink("status"), 0);
     assert_eq!(xl.unlink("status"), libc_enoent());
@@ -124,6 +124,40 @@ fn example_configs_and_sshm_list() {
 
 fn libc_enoent() -> i32 {
     2
+}
+
+/// A region whose create is still allocating its backing (in steps of
+/// `BUILD_PAGES_STEP` pages, the domctl continuing itself) is listed as
+/// `building`; `xl sshm-unlink` cancels the create (which then fails with
+/// `-ENOENT`) and every frame comes back.
+#[test]
+fn sshm_list_shows_a_region_being_built() {
+    use hypercall_abi::domctl::Domctl;
+    use hypercall_abi::sshm::{StaticShm, BUILD_PAGES_STEP, OP_CREATE, PROT_RW};
+    use hypercall_abi::{hypercall, Errno};
+    use simulator::Step;
+
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let mut name = [0u8; hypercall_abi::sshm::NAME_BYTES];
+    name[..4].copy_from_slice(b"half");
+    let nr_pages = 3 * BUILD_PAGES_STEP;
+    let op = StaticShm { op: OP_CREATE, name, nr_pages, prot: PROT_RW, ..Default::default() };
+    // Another toolstack's create, one step of it: dom0 page 1000, outside
+    // every xl window.
+    let gpa = 1000 * PAGE;
+    w.sim.guest_write(w.dom0, gpa, &Domctl::static_shm(w.dom0, &op).to_bytes()).unwrap();
+    let step = || w.sim.hypercall_step(w.dom0, hypercall::DOMCTL, [gpa, 0, 0, 0, 0]);
+    assert_eq!(step(), Step::Continuation);
+    assert_eq!(
+        xl.sshm_list().unwrap(),
+        format!("{HEADER}half                                 24576 rw   no         building       0 -\n")
+    );
+    assert_eq!(xl.unlink("half"), 0);
+    assert_eq!(step(), Step::Done(Errno::ENOENT.to_ret()));
+    assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    w.check();
+    assert_eq!(w.sim.free_frames(), w.baseline_free, "no frame leaked");
 }
 
 /// Three guests sharing three regions pairwise; every create order crossed

@@ -19,15 +19,18 @@ void xl_sshm_print_list(FILE *out, const libxl_sshminfo *info, int nb)
 {
     int i, j;
 
-    fprintf(out, "%-31s %10s %-4s %-10s %7s %s\n",
-            "Name", "Size(KiB)", "Prot", "Persistent", "Attach", "Domains");
+    fprintf(out, "%-31s %10s %-4s %-10s %-8s %7s %s\n",
+            "Name", "Size(KiB)", "Prot", "Persistent", "State", "Attach",
+            "Domains");
     for (i = 0; i < nb; i++) {
         const libxl_sshminfo *si = &info[i];
 
-        fprintf(out, "%-31s %10"PRIu64" %-4s %-10s %7"PRIu32" ",
+        /* "building": a create still allocating the backing (in steps). */
+        fprintf(out, "%-31s %10"PRIu64" %-4s %-10s %-8s %7"PRIu32" ",
                 si->id, si->size >> 10,
                 si->prot == LIBXL_SSHM_PROT_RW ? "rw" : "ro",
-                si->persistent ? "yes" : "no", si->nr_attachments);
+                si->persistent ? "yes" : "no",
+                si->building ? "building" : "ready", si->nr_attachments);
         if (!si->num_domids)
             fputc('-', out);
         for (j = 0; j < si->num_domids; j++)

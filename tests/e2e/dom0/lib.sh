@@ -32,7 +32,7 @@ freepages() { xen-freepages; }
 free_mb() { xl info | awk '$1 == "free_memory" { print $3 }'; }
 
 # sshm_row ID: the `xl sshm-list` row of region ID without its name and
-# with single spaces ("2048 rw no 2 1,2"), or nothing.
+# with single spaces ("2048 rw no ready 2 1,2"), or nothing.
 sshm_row() { xl sshm-list | awk -v id="$1" '$1 == id { $1 = ""; sub(/^ /, ""); print }'; }
 # ids ID...: the domain ids in ascending order, comma-separated, as the
 # Domains column of `xl sshm-list` shows them.

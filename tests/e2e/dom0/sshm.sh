@@ -13,7 +13,8 @@ linux_example() {
 }
 
 # expect_row NAME ID WANT: PASS if `xl sshm-list` shows region ID as WANT
-# (size in KiB, prot, persistent, attach count, domains; "" = absent).
+# (size in KiB, prot, persistent, state, attach count, domains; "" =
+# absent).
 expect_row() {
     got=$(sshm_row "$2")
     if [ "$got" = "$3" ]; then pass "$1"; else fail "$1" "sshm-list $2: '$got', want '$3'"; fi
@@ -72,14 +73,14 @@ scenario_sharing() {
     else
         fail readonly-memory-unchanged "the consumer never tried"
     fi
-    expect_row sshm-list-two-guests-ring0 ring0 "2048 rw no 2 $(ids "$p" "$c")"
-    expect_row sshm-list-two-guests-status status "64 rw yes 2 $(ids "$p" "$c")"
+    expect_row sshm-list-two-guests-ring0 ring0 "2048 rw no ready 2 $(ids "$p" "$c")"
+    expect_row sshm-list-two-guests-status status "64 rw yes ready 2 $(ids "$p" "$c")"
 
     # The producer created both regions; destroying it first leaves them
     # to the consumer, and a new writer still reaches it.
     xl destroy prod
     check creator-destroyed-no-zombie expect_domains "Domain-0 cons"
-    expect_row sshm-list-after-creator-ring0 ring0 "2048 rw no 1 $c"
+    expect_row sshm-list-after-creator-ring0 ring0 "2048 rw no ready 1 $c"
     if linux_example prod2 sshm-producer.cfg "w=0x10000000:0x33333333"; then
         check region-outlives-creator wait_log cons "value 0x33333333 at 0x20000000" 90
     else
@@ -89,7 +90,7 @@ scenario_sharing() {
     xl destroy prod2 2>/dev/null
     check all-guests-gone expect_domains "Domain-0"
     expect_row transient-region-freed ring0 ""
-    expect_row persistent-region-outlives-users status "64 rw yes 0 -"
+    expect_row persistent-region-outlives-users status "64 rw yes ready 0 -"
     if xl sshm-unlink status; then
         expect_row sshm-unlink-removes status ""
     else
@@ -145,8 +146,8 @@ scenario_destroy_orders() {
         if [ -z "$err" ]; then
             i1=$(domid_of g1) i2=$(domid_of g2) i3=$(domid_of g3)
             # Created at once, so their ids come in any order.
-            [ "$(sshm_row rA)" = "2048 rw no 2 $(ids "$i1" "$i2")" ] || err="rA: $(sshm_row rA) (g1 $i1, g2 $i2)"
-            [ "$(sshm_row rB)" = "64 rw no 2 $(ids "$i1" "$i3")" ] || err="$err rB: $(sshm_row rB) (g1 $i1, g3 $i3)"
+            [ "$(sshm_row rA)" = "2048 rw no ready 2 $(ids "$i1" "$i2")" ] || err="rA: $(sshm_row rA) (g1 $i1, g2 $i2)"
+            [ "$(sshm_row rB)" = "64 rw no ready 2 $(ids "$i1" "$i3")" ] || err="$err rB: $(sshm_row rB) (g1 $i1, g3 $i3)"
         fi
         left="g1 g2 g3"
         for g in $order; do
@@ -160,7 +161,7 @@ scenario_destroy_orders() {
             for r in $left; do
                 case $r in g1) na=$((na + 1)); nb=$((nb + 1)) ;; g2) na=$((na + 1)) ;; g3) nb=$((nb + 1)) ;; esac
             done
-            ca=$(sshm_row rA | awk '{ print $4 }') cb=$(sshm_row rB | awk '{ print $4 }')
+            ca=$(sshm_row rA | awk '{ print $5 }') cb=$(sshm_row rB | awk '{ print $5 }')
             [ "${ca:-0}" = "$na" ] || err="after destroying $g: rA attach ${ca:-gone}, want $na"
             [ "${cb:-0}" = "$nb" ] || err="$err after destroying $g: rB attach ${cb:-gone}, want $nb"
         done
@@ -185,7 +186,7 @@ scenario_races() {
         ia=$(domid_of ra) ib=$(domid_of rb)
         if [ -z "$err" ]; then
             row=$(sshm_row race)
-            [ "$row" = "2048 rw no 2 $(ids "$ia" "$ib")" ] || err="sshm-list race: '$row'"
+            [ "$row" = "2048 rw no ready 2 $(ids "$ia" "$ib")" ] || err="sshm-list race: '$row'"
             [ "$(sshm_count)" = 1 ] || err="$err $(sshm_count) regions"
         fi
         xl destroy ra 2>/dev/null
@@ -267,15 +268,15 @@ scenario_large_region() {
     f0=$(freepages)
     err=""
     if tk big "$L" "$P"; then
-        [ "$(sshm_row rL)" = "24580 rw no 1 $(domid_of big)" ] || err="rL: $(sshm_row rL)"
-        [ "$(sshm_row rP)" = "24580 rw yes 1 $(domid_of big)" ] || err="$err rP: $(sshm_row rP)"
+        [ "$(sshm_row rL)" = "24580 rw no ready 1 $(domid_of big)" ] || err="rL: $(sshm_row rL)"
+        [ "$(sshm_row rP)" = "24580 rw yes ready 1 $(domid_of big)" ] || err="$err rP: $(sshm_row rP)"
         f1=$(freepages)
         [ $((f0 - f1)) -ge $((2 * 6145)) ] || err="$err free pages $f0 before, $f1 with both regions"
         xl destroy big || err="$err xl destroy big failed"
         # The transient region went with its only user, its pages back when
         # xl destroy returned; the persistent one stays.
         [ -z "$(sshm_row rL)" ] || err="$err rL left: $(sshm_row rL)"
-        [ "$(sshm_row rP)" = "24580 rw yes 0 -" ] || err="$err rP: $(sshm_row rP)"
+        [ "$(sshm_row rP)" = "24580 rw yes ready 0 -" ] || err="$err rP: $(sshm_row rP)"
         f2=$(freepages)
         [ $((f2 - f1)) -ge 6145 ] || err="$err free pages $f1 with both regions, $f2 after destroy"
         xl sshm-unlink rP || err="$err xl sshm-unlink rP failed"

@@ -309,6 +309,7 @@ libxl_sshminfo *libxl_sshm_list(libxl_ctx *ctx, int *nb_out)
             si->prot = (e->max_prot & XEN_SSHM_PROT_write) ?
                        LIBXL_SSHM_PROT_RW : LIBXL_SSHM_PROT_R;
             si->persistent = !!(e->flags & XEN_SSHM_F_persistent);
+            si->building = !!(e->flags & XEN_SSHM_F_building);
             si->nr_attachments = e->nr_attachments;
             si->creator = e->creator;
             si->num_domids = e->nr_domids < XEN_SSHM_ENTRY_DOMIDS_MAX ?
