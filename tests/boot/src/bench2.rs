@@ -1,8 +1,8 @@
 //! The two-domain benchmark (issue 16 point 3, `make bench-xen-2dom`):
 //! guest `a` measures one-way streaming throughput and ping-pong round-trip
-//! latency to guest `b` over several channels. The contract (roles, keys,
-//! output lines, fairness rules) is `/work/notes/bench2-spec.md`, summed up
-//! in `tests/boot/README.md` ("Two-domain benchmark").
+//! latency to guest `b` over several channels. Roles, keys and output
+//! lines: `tests/boot/README.md` ("Two-domain benchmark"); the harness and
+//! the report: `tests/e2e/dom0/bench2.sh`, `tests/bench/xen2_report.py`.
 //!
 //! - `bench2=b`: the passive side; prints `bench2: ready role=b dom D` and
 //!   serves `a`'s commands forever.
@@ -61,6 +61,34 @@
 //! clears a port ([`crate::evtchn::Port::clear`]), checks its ring, then
 //! waits with [`wait`] (which fails with `-ETIMEDOUT` after [`WAIT_NS`]),
 //! and raises the other end's event with [`Events::notify`].
+//!
+//! # The driver
+//!
+//! Control: each side registers a one-page V4V ring on [`CTL_PORT`] for
+//! any sender, beside the measured rings; `a` sends `OPEN`, `RUN`, `CLOSE`
+//! (a 32-byte header of little-endian words, then a blob), `b` answers
+//! `OPENED` (its errno and blob) and `CLOSED`, and takes `a`'s domid from
+//! the source Xen stamped on each message. A `RUN` names the mode, size,
+//! count and warm-up; `b` then runs its side on the open channel, with no
+//! control traffic until it is done.
+//!
+//! - `stream`: `a` sends 8 warm-up messages, `b` acks them (16 bytes: the
+//!   count and a tag); then `a` reads the clock, sends `max(256, 4 MiB /
+//!   size)` messages (`v4vb`: batches of 32, the rest of a partial batch
+//!   again), `b` receives and acks them, and `a` reads the clock when the
+//!   ack is in.
+//! - `pingpong`: 4 warm-up round trips, then 64 timed ones; `b` echoes
+//!   each message from its receive buffer.
+//!
+//! Every message is `size` bytes: its 8-byte little-endian sequence number
+//! (from 0 in each run), then a pattern written into the send slots once
+//! per size, outside the timed loops. `b` copies every message out and
+//! checks its length and sequence number; `a` checks each echo and ack.
+//! Only `a` reads the clock (`evtchn::now_ns`, Xen system time).
+//!
+//! Channels here: `v4v`/`v4vb` ([`V4vChan`]) and `argo` ([`ArgoChan`]),
+//! each a 256 KiB ring per side registered for the partner only; `vchan`
+//! is `crate::vchan`.
 
 use core::fmt::{self, Write};
 use core::ptr::{addr_of, addr_of_mut};
@@ -527,8 +555,11 @@ impl Chan for V4vChan {
 // Argo.
 
 /// An Argo hypercall; its value sign-extended from 32 bits when it is an
-/// error that came back zero-extended (Xen 4.17's Argo returned `-EAGAIN`
-/// as 4294967285 here).
+/// error that came back zero-extended. Xen's `sendv` (common/argo.c) ends
+/// with `return (ret < 0) ? ret : len;`, `ret` an `int` and `len` an
+/// `unsigned int`: the conditional's type is unsigned, so every sendv
+/// error reaches the guest as a 32-bit unsigned number (`-EAGAIN` as
+/// 4294967285).
 fn argo_op(hc: &Hypercalls, cmd: u64, a: [u64; 4]) -> i64 {
     let r = hc.call(hypercall::ARGO_OP, [cmd, a[0], a[1], a[2], a[3]]);
     if (0xffff_f001..=0xffff_ffff).contains(&r) {
