@@ -26,14 +26,14 @@ MODES = ("stream", "pingpong")
 LINE = re.compile(r"(?:\((d\d+)\) )?bench2: (\S+)(.*)$")
 # dom0's line when `a` is off (tests/e2e/dom0/bench2.sh): dom0's seconds
 # from a's creation to its power-off, virtual time under -icount.
-OFF = re.compile(r"^DOM0 \[[0-9.]+\] bench2: a \(d\d+\) off after ([0-9.]+) s")
+OFF = re.compile(r"^DOM0 \[[0-9.]+\] bench2: a \(d\d+\) off after ([0-9.]+) s(?:.*dom0 busy meanwhile (\d+) ms)?")
 
 
 def parse(path):
     """Every bench2 line of the log: results (one dict per line), skips,
     fatal lines, the done line's count, Xen's command line."""
     res = {"results": [], "skips": [], "fatal": [], "done": None, "ready": [], "xen_cmdline": "",
-           "dom0_wait_s": None}
+           "dom0_wait_s": None, "dom0_busy_ms": None}
     for raw in open(path, errors="replace"):
         line = raw.rstrip("\r\n")
         if "Command line:" in line and line.startswith("(XEN)") and not res["xen_cmdline"]:
@@ -41,6 +41,7 @@ def parse(path):
         w = OFF.search(line)
         if w:
             res["dom0_wait_s"] = float(w.group(1))
+            res["dom0_busy_ms"] = int(w.group(2)) if w.group(2) else None
         m = LINE.search(line)
         if not m:
             continue
@@ -173,14 +174,16 @@ def report(parsed, rows, qemu="", host_seconds=None):
         md.append(f"Note: `a` said `results={parsed['done']}`, the log has {len(parsed['results'])} result lines.\n")
     if parsed["dom0_wait_s"] is not None:
         md.append(f"`a` ran {parsed['dom0_wait_s']:.1f} s of dom0's clock"
-                  + (" (virtual time: instructions / 10^9)" if "icount" in qemu else "") + ".")
+                  + (" (virtual time: instructions / 10^9)" if "icount" in qemu else "")
+                  + (f"; dom0 was busy {parsed['dom0_busy_ms']} ms of it (both vCPUs, its /proc/stat)"
+                     if parsed["dom0_busy_ms"] is not None else "") + ".")
     if host_seconds is not None:
         md.append(f"Host time of the boot: {host_seconds} s.")
     md.append("Console log: `2dom/console.log`.")
     js = {"xen_cmdline": parsed["xen_cmdline"], "qemu": qemu, "complete": complete,
           "done_results": parsed["done"], "skips": parsed["skips"], "errors": parsed["fatal"],
           "results": rows, "ratios": ratios, "host_seconds": host_seconds,
-          "a_run_dom0_seconds": parsed["dom0_wait_s"]}
+          "a_run_dom0_seconds": parsed["dom0_wait_s"], "dom0_busy_ms_during_a": parsed["dom0_busy_ms"]}
     return "\n".join(md) + "\n", js
 
 
@@ -267,6 +270,7 @@ def check():
     want("pingpong V4V/Argo", q[("pingpong", 64)]["v4v_over_argo"], 1.5)
     want("complete", js["complete"], True)
     want("a's run", parsed["dom0_wait_s"], 321.5)
+    want("dom0 busy", parsed["dom0_busy_ms"], 20)
     for s in ("| 64 B | 100 | 640.0 | 25 | 2,560.0 | 200 | 320.0 | — | — | 2.00 | — | 8.00 |",
               "| 64 B | 20.0 | 30.0 | — | 1.50 | — |", "`chan=vchan errno=-38`"):
         if s not in md:
