@@ -208,10 +208,12 @@ def plot(rows, out):
         f.write("# size " + " ".join(f"{c}_us" for c, _ in pp) + "\n")
         for s in sizes:
             f.write(f"{s} " + " ".join(col(c, "pingpong", s, "us_per_round_trip") for c, _ in pp) + "\n")
-    plots_s = ", \\\n     ".join(f"'stream.dat' using 1:{i + 2} with linespoints title '{n}'"
-                                  for i, (_, n) in enumerate(CHANS))
-    plots_p = ", \\\n     ".join(f"'pingpong.dat' using 1:{i + 2} with linespoints title '{n}'"
-                                  for i, (_, n) in enumerate(pp))
+    # One line type per channel in both panels.
+    lt = {c: i + 1 for i, (c, _) in enumerate(CHANS)}
+    plots_s = ", \\\n     ".join(f"'stream.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'"
+                                  for i, (c, n) in enumerate(CHANS))
+    plots_p = ", \\\n     ".join(f"'pingpong.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'"
+                                  for i, (c, n) in enumerate(pp))
     gp = f"""set terminal pngcairo size 1400,560 noenhanced
 set output '../xen-2dom.png'
 set datafile missing 'NaN'
