@@ -585,16 +585,11 @@ pub struct ArgoChan {
 }
 
 impl ArgoChan {
+    /// Registers the ring first (so a Xen without Argo answers `-ENOSYS`
+    /// or `-EOPNOTSUPP` before anything else is tried), then binds
+    /// `VIRQ_ARGO` (once for the kernel's life).
     fn open(ev: Events, peer: u16) -> Result<ArgoChan, Fail> {
         let hc = ev.hypercalls();
-        let port = match ARGO_VIRQ_PORT.load(Ordering::Relaxed) {
-            0 => {
-                let p = ev.bind_virq(VIRQ_ARGO).map_err(|(what, r)| Fail::new(what, r))?;
-                ARGO_VIRQ_PORT.store(p.number(), Ordering::Relaxed);
-                p
-            }
-            n => ev.adopt(n).map_err(|(what, r)| Fail::new(what, r))?,
-        };
         let ring = addr_of_mut!(ARGO_RING) as *mut u8;
         // SAFETY: the ring's pages, not registered yet, not borrowed.
         unsafe { core::ptr::write_bytes(ring, 0, ARGO_RING_PAGES * PAGE_SIZE as usize) };
@@ -604,7 +599,22 @@ impl ArgoChan {
         if r != 0 {
             return Err(Fail::new("argo register_ring", r));
         }
-        Ok(ArgoChan { ev, port, peer, ring, rx: 0, dirty: false })
+        let port = match ARGO_VIRQ_PORT.load(Ordering::Relaxed) {
+            0 => ev.bind_virq(VIRQ_ARGO).inspect(|p| ARGO_VIRQ_PORT.store(p.number(), Ordering::Relaxed)),
+            n => ev.adopt(n),
+        };
+        let mut ch = ArgoChan { ev, port: ev.v4v(), peer, ring, rx: 0, dirty: false };
+        match port {
+            Ok(p) => {
+                ch.port = p;
+                Ok(ch)
+            }
+            Err((what, r)) => {
+                // Not usable without its VIRQ: give the ring back.
+                let _ = ch.close();
+                Err(Fail::new(what, r))
+            }
+        }
     }
 
     fn u32_at(&self, off: usize) -> u32 {
