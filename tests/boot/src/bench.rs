@@ -729,10 +729,10 @@ fn sshm_creates(hc: &Hypercalls, pages: u64, what: &str) -> Option<[u64; REPS]> 
         ..Default::default()
     };
     let mut tc = [0u64; REPS];
-    for rep in 0..REPS {
+    for (rep, t) in tc.iter_mut().enumerate() {
         let t0 = tsc();
         let r = sshm_call(hc, &create);
-        tc[rep] = tsc() - t0;
+        *t = tsc() - t0;
         if r != 0 {
             line!(hc, "error kind=sshm pages={pages} step={what} rep={rep} ret={r}");
             return None;
