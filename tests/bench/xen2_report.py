@@ -235,9 +235,10 @@ unset multiplot
     with open(os.path.join(d, "plot.gp"), "w") as f:
         f.write(gp)
     try:
-        st = subprocess.run(["gnuplot", "plot.gp"], cwd=d).returncode
-        if st != 0:
-            print(f"xen2_report: gnuplot failed ({st}): no PNG", file=sys.stderr)
+        # Its warnings (a channel without points, one size only) are noise.
+        st = subprocess.run(["gnuplot", "plot.gp"], cwd=d, capture_output=True, text=True)
+        if st.returncode != 0:
+            print(f"xen2_report: gnuplot failed ({st.returncode}): no PNG\n{st.stderr}", file=sys.stderr)
     except FileNotFoundError:
         print("xen2_report: gnuplot not installed (make deps): no PNG", file=sys.stderr)
 
