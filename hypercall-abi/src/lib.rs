@@ -36,8 +36,16 @@ pub const PAGE_ORDER_1G: u32 = 18;
 
 /// Hypercall numbers used by this project (`xen/include/public/xen.h`).
 pub mod hypercall {
+    /// `__HYPERVISOR_memory_op`.
+    pub const MEMORY_OP: u32 = 12;
+    /// `__HYPERVISOR_console_io`.
+    pub const CONSOLE_IO: u32 = 18;
     /// `__HYPERVISOR_grant_table_op`.
     pub const GRANT_TABLE_OP: u32 = 20;
+    /// `__HYPERVISOR_sched_op`.
+    pub const SCHED_OP: u32 = 29;
+    /// `__HYPERVISOR_event_channel_op`.
+    pub const EVENT_CHANNEL_OP: u32 = 32;
     /// `__HYPERVISOR_domctl`.
     pub const DOMCTL: u32 = 36;
     /// `__HYPERVISOR_argo_op` (the upstream peer of V4V, for benchmarks).

@@ -54,11 +54,10 @@ const MSG_TYPE: u32 = 0x424e;
 /// shows the spread.
 const REPS: usize = 3;
 
-/// `__HYPERVISOR_memory_op` and its sub-ops.
-const HYPERCALL_MEMORY_OP: u32 = 12;
+/// `__HYPERVISOR_memory_op`'s sub-ops.
 const XENMEM_DECREASE_RESERVATION: u64 = 1;
 const XENMEM_POPULATE_PHYSMAP: u64 = 6;
-const DOMID_SELF: u16 = 0x7ff0;
+const DOMID_SELF: u16 = DomId::SELF_.0;
 
 /// Where the attachments go: 1 GiB-aligned slots from 8 GiB up (as the
 /// scenarios), a fresh one for every attach.
@@ -664,7 +663,7 @@ fn reservation(hc: &Hypercalls, cmd: u64, pages: u64, order: u32) -> (i64, u64) 
         },
     );
     let t0 = tsc();
-    let r = hc.call(HYPERCALL_MEMORY_OP, [cmd, args() as u64, 0, 0, 0]);
+    let r = hc.call(hypercall::MEMORY_OP, [cmd, args() as u64, 0, 0, 0]);
     (r, tsc() - t0)
 }
 
@@ -843,8 +842,8 @@ fn heap(hc: &Hypercalls, when: &str) {
     let free = unsafe { core::ptr::read_unaligned(args().add(8 + 48) as *const u64) };
     let dom = DOMID_SELF;
     put(args(), dom);
-    let cur = hc.call(HYPERCALL_MEMORY_OP, [3, args() as u64, 0, 0, 0]);
-    let max = hc.call(HYPERCALL_MEMORY_OP, [4, args() as u64, 0, 0, 0]);
+    let cur = hc.call(hypercall::MEMORY_OP, [3, args() as u64, 0, 0, 0]);
+    let max = hc.call(hypercall::MEMORY_OP, [4, args() as u64, 0, 0, 0]);
     line!(hc, "heap when={when} sysctl={r} free_mib={} dom0_cur_mib={} dom0_max_mib={}", free >> 8, cur >> 8, max >> 8);
 }
 

@@ -22,6 +22,7 @@
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use hypercall_abi::hypercall::{EVENT_CHANNEL_OP, SCHED_OP};
 use hypercall_abi::{Errno, PAGE_SIZE, VIRQ_V4V};
 
 use crate::xen::Hypercalls;
@@ -30,18 +31,8 @@ use crate::xen::Hypercalls;
 /// the domain's Argo rings gets data or space it asked for.
 pub const VIRQ_ARGO: u32 = 11;
 
-/// `__HYPERVISOR_memory_op`.
-const HYPERCALL_MEMORY_OP: u32 = 12;
-/// `__HYPERVISOR_sched_op`.
-const HYPERCALL_SCHED_OP: u32 = 29;
-/// `__HYPERVISOR_event_channel_op`.
-const HYPERCALL_EVENT_CHANNEL_OP: u32 = 32;
-/// `XENMEM_add_to_physmap`.
-const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
 /// `XENMAPSPACE_shared_info`.
 const XENMAPSPACE_SHARED_INFO: u32 = 0;
-/// `DOMID_SELF`.
-const DOMID_SELF: u16 = 0x7ff0;
 /// `EVTCHNOP_bind_virq`.
 const EVTCHNOP_BIND_VIRQ: u64 = 1;
 /// `EVTCHNOP_send`.
@@ -204,12 +195,7 @@ impl Events {
     /// return value.
     pub fn init(hc: Hypercalls) -> Result<Events, (&'static str, i64)> {
         let si = shared_info() as u64;
-        // struct xen_add_to_physmap: domid, size, space, idx, gpfn.
-        let mut a = [0u8; 24];
-        a[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
-        a[4..8].copy_from_slice(&XENMAPSPACE_SHARED_INFO.to_le_bytes());
-        a[16..24].copy_from_slice(&(si / PAGE_SIZE).to_le_bytes());
-        let r = hc.call(HYPERCALL_MEMORY_OP, [XENMEM_ADD_TO_PHYSMAP, a.as_ptr() as u64, 0, 0, 0]);
+        let r = hc.add_to_physmap(XENMAPSPACE_SHARED_INFO, 0, si / PAGE_SIZE);
         if r != 0 {
             return Err(("XENMEM_add_to_physmap(shared_info)", r));
         }
@@ -255,7 +241,7 @@ impl Events {
     #[allow(dead_code)] // For interdomain ports: vchan (tests/boot/src/vchan.rs).
     pub fn notify(&self, port: Port) -> Result<(), i64> {
         let mut a = [port.0];
-        let r = self.hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_SEND, a.as_mut_ptr() as u64, 0, 0, 0]);
+        let r = self.hc.call(EVENT_CHANNEL_OP, [EVTCHNOP_SEND, a.as_mut_ptr() as u64, 0, 0, 0]);
         if r != 0 {
             return Err(r);
         }
@@ -286,7 +272,7 @@ impl Events {
                 port,
             });
         }
-        self.hc.call(HYPERCALL_SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0])
+        self.hc.call(SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0])
     }
 
     /// Blocks until one of `ports` (1 to [`POLL_PORTS_MAX`]) is pending or
@@ -345,7 +331,7 @@ fn bind_virq(hc: &Hypercalls, virq: u32, what: &'static str) -> Result<Port, (&'
     // struct evtchn_bind_virq: virq, vcpu, port (OUT).
     let mut b = [0u32; 3];
     b[0] = virq;
-    let r = hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_BIND_VIRQ, b.as_mut_ptr() as u64, 0, 0, 0]);
+    let r = hc.call(EVENT_CHANNEL_OP, [EVTCHNOP_BIND_VIRQ, b.as_mut_ptr() as u64, 0, 0, 0]);
     if r != 0 {
         return Err((what, r));
     }
@@ -377,7 +363,7 @@ pub fn block_forever(hc: &Hypercalls) -> ! {
                 port: [0; POLL_PORTS_MAX],
             });
         }
-        hc.call(HYPERCALL_SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0]);
+        hc.call(SCHED_OP, [SCHEDOP_POLL, a as u64, 0, 0, 0]);
     }
 }
 

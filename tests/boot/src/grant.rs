@@ -24,18 +24,12 @@
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU16, AtomicU32, Ordering};
 
-use hypercall_abi::hypercall::GRANT_TABLE_OP;
+use hypercall_abi::hypercall::{EVENT_CHANNEL_OP, GRANT_TABLE_OP};
 use hypercall_abi::{DomId, Gfn, PAGE_SIZE};
 
 use crate::bench2::Fail;
 use crate::xen::Hypercalls;
 
-/// `__HYPERVISOR_memory_op`.
-const HYPERCALL_MEMORY_OP: u32 = 12;
-/// `__HYPERVISOR_event_channel_op`.
-const HYPERCALL_EVENT_CHANNEL_OP: u32 = 32;
-/// `XENMEM_add_to_physmap`.
-const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
 /// `XENMAPSPACE_grant_table`.
 const XENMAPSPACE_GRANT_TABLE: u32 = 1;
 /// `GNTTABOP_map_grant_ref`, `GNTTABOP_unmap_grant_ref`.
@@ -125,13 +119,7 @@ impl Table {
         }
         let base = addr_of_mut!(TABLE) as u64;
         for idx in 0..FRAMES as u64 {
-            // struct xen_add_to_physmap: domid, size, space, idx, gpfn.
-            let mut a = [0u8; 24];
-            a[0..2].copy_from_slice(&DomId::SELF_.0.to_le_bytes());
-            a[4..8].copy_from_slice(&XENMAPSPACE_GRANT_TABLE.to_le_bytes());
-            a[8..16].copy_from_slice(&idx.to_le_bytes());
-            a[16..24].copy_from_slice(&(base / PAGE_SIZE + idx).to_le_bytes());
-            let r = hc.call(HYPERCALL_MEMORY_OP, [XENMEM_ADD_TO_PHYSMAP, a.as_ptr() as u64, 0, 0, 0]);
+            let r = hc.add_to_physmap(XENMAPSPACE_GRANT_TABLE, idx, base / PAGE_SIZE + idx);
             if r != 0 {
                 return Err(Fail::new("XENMEM_add_to_physmap(grant_table)", r));
             }
@@ -287,7 +275,7 @@ pub fn unmap(hc: &Hypercalls, first: Gfn, handles: &[u32]) -> Result<(), Fail> {
 pub fn alloc_unbound(hc: &Hypercalls, peer: DomId) -> Result<u32, Fail> {
     // struct evtchn_alloc_unbound: dom, remote_dom, port (OUT).
     let a = [AtomicU32::new(u32::from(DomId::SELF_.0) | u32::from(peer.0) << 16), AtomicU32::new(0)];
-    let r = hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_ALLOC_UNBOUND, a.as_ptr() as u64, 0, 0, 0]);
+    let r = hc.call(EVENT_CHANNEL_OP, [EVTCHNOP_ALLOC_UNBOUND, a.as_ptr() as u64, 0, 0, 0]);
     if r != 0 {
         return Err(Fail::new("EVTCHNOP_alloc_unbound", r));
     }
@@ -299,7 +287,7 @@ pub fn bind_interdomain(hc: &Hypercalls, peer: DomId, port: u32) -> Result<u32, 
     // struct evtchn_bind_interdomain: remote_dom (and padding),
     // remote_port, local_port (OUT).
     let a = [AtomicU32::new(u32::from(peer.0)), AtomicU32::new(port), AtomicU32::new(0)];
-    let r = hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_BIND_INTERDOMAIN, a.as_ptr() as u64, 0, 0, 0]);
+    let r = hc.call(EVENT_CHANNEL_OP, [EVTCHNOP_BIND_INTERDOMAIN, a.as_ptr() as u64, 0, 0, 0]);
     if r != 0 {
         return Err(Fail::new("EVTCHNOP_bind_interdomain", r));
     }
@@ -309,7 +297,7 @@ pub fn bind_interdomain(hc: &Hypercalls, peer: DomId, port: u32) -> Result<u32, 
 /// `EVTCHNOP_close`.
 pub fn close(hc: &Hypercalls, port: u32) -> Result<(), Fail> {
     let a = AtomicU32::new(port);
-    let r = hc.call(HYPERCALL_EVENT_CHANNEL_OP, [EVTCHNOP_CLOSE, a.as_ptr() as u64, 0, 0, 0]);
+    let r = hc.call(EVENT_CHANNEL_OP, [EVTCHNOP_CLOSE, a.as_ptr() as u64, 0, 0, 0]);
     if r != 0 {
         return Err(Fail::new("EVTCHNOP_close", r));
     }

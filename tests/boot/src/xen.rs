@@ -12,14 +12,13 @@ use core::arch::asm;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use hypercall_abi::PAGE_SIZE;
+use hypercall_abi::hypercall::{CONSOLE_IO, MEMORY_OP, SCHED_OP};
+use hypercall_abi::{DomId, PAGE_SIZE};
 
-/// `__HYPERVISOR_console_io`.
-const HYPERCALL_CONSOLE_IO: u32 = 18;
-/// `__HYPERVISOR_sched_op`.
-const HYPERCALL_SCHED_OP: u32 = 29;
 /// `CONSOLEIO_write`.
 const CONSOLEIO_WRITE: u64 = 0;
+/// `XENMEM_add_to_physmap`.
+const XENMEM_ADD_TO_PHYSMAP: u64 = 7;
 /// `SCHEDOP_shutdown`.
 const SCHEDOP_SHUTDOWN: u64 = 2;
 /// `SHUTDOWN_poweroff`.
@@ -162,8 +161,21 @@ impl Hypercalls {
         if debugcon() {
             debugcon_write(b);
         } else if !b.is_empty() {
-            self.call(HYPERCALL_CONSOLE_IO, [CONSOLEIO_WRITE, b.len() as u64, b.as_ptr() as u64, 0, 0]);
+            self.call(CONSOLE_IO, [CONSOLEIO_WRITE, b.len() as u64, b.as_ptr() as u64, 0, 0]);
         }
+    }
+
+    /// `XENMEM_add_to_physmap` for this domain: Xen maps page `idx` of
+    /// `space` (a `XENMAPSPACE_*`) at `gfn`, replacing what was there.
+    /// Returns Xen's result (0 or a negative errno).
+    pub fn add_to_physmap(&self, space: u32, idx: u64, gfn: u64) -> i64 {
+        // struct xen_add_to_physmap: domid, size, space, idx, gpfn.
+        let mut a = [0u8; 24];
+        a[0..2].copy_from_slice(&DomId::SELF_.0.to_le_bytes());
+        a[4..8].copy_from_slice(&space.to_le_bytes());
+        a[8..16].copy_from_slice(&idx.to_le_bytes());
+        a[16..24].copy_from_slice(&gfn.to_le_bytes());
+        self.call(MEMORY_OP, [XENMEM_ADD_TO_PHYSMAP, a.as_ptr() as u64, 0, 0, 0])
     }
 
     /// `SCHEDOP_shutdown(SHUTDOWN_poweroff)`: as dom0, this halts the
@@ -172,7 +184,7 @@ impl Hypercalls {
     pub fn poweroff(&self) -> ! {
         let reason = SHUTDOWN_POWEROFF;
         loop {
-            self.call(HYPERCALL_SCHED_OP, [SCHEDOP_SHUTDOWN, core::ptr::addr_of!(reason) as u64, 0, 0, 0]);
+            self.call(SCHED_OP, [SCHEDOP_SHUTDOWN, core::ptr::addr_of!(reason) as u64, 0, 0, 0]);
         }
     }
 }
