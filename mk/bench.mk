@@ -103,6 +103,18 @@ bench-xen-2dom: e2e-images bench-xen-hv
 		--qemu "$(BENCH2_QEMU)" $${secs:+--host-seconds $$secs} || rc=1; \
 	echo "bench-xen-2dom: see $(BENCH_OUT)/xen-2dom.md"; exit $$rc
 
+# The same boot with the insn-prof plugin and guest a's profile=1
+# (tests/bench/profile/run-2dom.sh): where a message's instructions go
+# between two domains, per Xen function, V4V against Argo.
+#
+#   make bench-xen-2dom-profile   out/bench/xen-profile-2dom.{md,json}
+
+.PHONY: bench-xen-2dom-profile
+
+bench-xen-2dom-profile: e2e-images bench-xen-profile-plugin bench-xen-hv
+	bash tests/bench/profile/run-2dom.sh out/xen-argo $(E2E_IMAGES) $(SMOKE_KERNEL) \
+		$(BENCH_PROFILE_PLUGIN) $(BENCH_OUT) $(BENCH2_ARGS)
+
 # The report's parser and table on a small sample log (a second).
 bench-xen-2dom-check:
 	python3 tests/bench/xen2_report.py --check

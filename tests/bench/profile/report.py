@@ -3,7 +3,12 @@
 """Turns the insn-prof plugin's counts of a `make bench-xen-profile` boot into
 xen-profile.md and xen-profile.json (issue 16): instructions per call of
 V4V's and Argo's send path, per function of the Xen that was booted and of
-the test kernel, side by side per message size, and per extra 4 KiB page."""
+the test kernel, side by side per message size, and per extra 4 KiB page.
+
+With --two-domains, the counts of a `make bench-xen-2dom-profile` boot
+(guest a streaming to guest b, `bench2: window` lines) into
+xen-profile-2dom.md and .json: instructions of the whole machine per
+message."""
 import argparse
 import bisect
 import datetime
@@ -18,14 +23,19 @@ import sys
 ROW_MIN = 2.0
 
 
-def parse_log(path):
-    """The kernel's `BENCH window` lines: what each counting window measured."""
+def parse_log(path, prefix="BENCH "):
+    """The kernel's `BENCH window` lines (`bench2: window` with two domains):
+    what each counting window measured."""
     wins, errors, done = {}, [], False
     for raw in open(path, errors="replace"):
-        i = raw.find("BENCH ")
+        i = raw.find(prefix)
         if i < 0:
             continue
-        words = raw[i + 6:].split()
+        words = raw[i + len(prefix):].split()
+        if not words:
+            continue
+        if words[0] == "FATAL":
+            words = ["error"] + words
         kv = dict(w.split("=", 1) for w in words[1:] if "=" in w)
         if words[0] == "window":
             wins[int(kv["seq"])] = {"chan": kv["chan"], "mode": kv["mode"], "size": int(kv["size"]),
@@ -63,6 +73,10 @@ class Symbols:
 
     def __init__(self, path, tag):
         self.tag = tag
+        if path is None:
+            # Every address from `lo` up, no names: Linux dom0 with two domains.
+            self.starts, self.ents, self.lo, self.hi = [], [], LINUX_TEXT, 1 << 64
+            return
         out = subprocess.run(["nm", "-n", "-S", "-C", "--defined-only", path], check=True,
                              capture_output=True, text=True).stdout
         rx = re.compile(r"^([0-9a-f]+) (?:([0-9a-f]+) )?([tTwW]) (.*)$")
@@ -86,6 +100,8 @@ class Symbols:
 
     def lookup(self, a):
         """(name, whether `a` is its first instruction), or None."""
+        if not self.starts:
+            return "[Linux dom0: kernel]", False
         i = bisect.bisect_right(self.starts, a) - 1
         if i < 0:
             return None
@@ -123,10 +139,18 @@ GROUPS = [
 ]
 
 
+# Linux's kernel text (x86-64) and up; its symbols are not at hand.
+LINUX_TEXT = 0xffffffff80000000
+
+
 def group_of(key):
     where, name = key
     if where == "dom0":
         return "dom0: the benchmark loop and the ring reader"
+    if where == "guests":
+        return "guests a and b: benchmark loops, ring readers, event handling"
+    if where == "linux":
+        return "dom0 (Linux, idle while measuring)"
     for g, rx in GROUPS:
         if re.search(rx, name):
             return g
@@ -184,9 +208,16 @@ def main():
     ap.add_argument("--config", default="")
     ap.add_argument("--host-seconds", type=int, default=0)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--two-domains", action="store_true",
+                    help="a `make bench-xen-2dom-profile` boot: bench2's windows, xen-profile-2dom.*")
     a = ap.parse_args()
+    two = a.two_domains
+    # The test kernel's tag: dom0 itself, or both guests (same image, same
+    # addresses: a's and b's instructions are not told apart).
+    ktag = "guests" if two else "dom0"
+    base = "xen-profile-2dom" if two else "xen-profile"
 
-    logwins, errors, done = parse_log(a.log)
+    logwins, errors, done = parse_log(a.log, "bench2: " if two else "BENCH ")
     cwins, exit_line = parse_counts(a.counts)
     if not logwins:
         print("bench-xen-profile: no BENCH window lines in the console log", file=sys.stderr)
@@ -195,7 +226,9 @@ def main():
         print(f"bench-xen-profile: the kernel printed windows {sorted(logwins)}, the plugin wrote "
               f"{sorted(cwins)}", file=sys.stderr)
         return 1
-    syms = [Symbols(a.xen_syms, "xen"), Symbols(a.kernel, "dom0")]
+    syms = [Symbols(a.xen_syms, "xen"), Symbols(a.kernel, ktag)]
+    if two:
+        syms.append(Symbols(None, "linux"))
 
     # {(chan, size): {"n", "ticks", "insns", "funcs": {(where, name): per call}}}
     runs = {}
@@ -230,10 +263,27 @@ def main():
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()
     qemu = qemu[0] if qemu else "qemu-system-x86_64"
 
-    md = ["# V4V's send path against Argo's, instruction by instruction (issue 16)\n"]
+    if two:
+        md = ["# Two domains: V4V's stream against Argo's, instruction by instruction (issue 16)\n"]
+    else:
+        md = ["# V4V's send path against Argo's, instruction by instruction (issue 16)\n"]
     md.append(f"Measured {now} at commit `{commit}`{' (with uncommitted changes to the measured code)' if dirty else ''}"
-              f" by `make bench-xen-profile`; {qemu}.\n")
-    md.append("One boot of Xen 4.17 + the series + `CONFIG_ARGO=y` (the `make bench-xen` hypervisor, "
+              f" by `make {'bench-xen-2dom-profile' if two else 'bench-xen-profile'}`; {qemu}.\n")
+    if two:
+        md.append("The `make bench-xen-2dom` boot (the e2e host: Linux PV dom0, two vCPUs, on Xen 4.17 + the "
+                  "series + `CONFIG_ARGO=y`, `out/xen-argo`, `argo=1`, QEMU TCG `-smp 2 "
+                  "-icount shift=0,sleep=off`) with the insn-prof plugin loaded and `profile=1` for guest `a` "
+                  "(`tests/boot/src/bench2.rs`): the last repetition of each stream (`a` sends "
+                  "max(256, 4 MiB / size) messages to `b` and waits for `b`'s ack) is one counting window. "
+                  "The plugin counts every instruction of the machine executed in the window by address "
+                  "(both guests, Xen on both CPUs, dom0); each address goes to the function of `xen-syms` "
+                  "(the image booted) or of the test kernel (`nm`; guests `a` and `b` run the same image at the "
+                  "same addresses, so their instructions are summed, tagged `guests`); Linux kernel addresses "
+                  "(dom0, idle) are one row. Divided by the messages: *per call* below is per message, "
+                  "send and receive and every wake-up in between. Functions inlined into others count as "
+                  "their caller. A `rep movs` iteration counts as one instruction, as in icount.\n")
+    else:
+        md.append("One boot of Xen 4.17 + the series + `CONFIG_ARGO=y` (the `make bench-xen` hypervisor, "
               "`out/xen-argo`) under QEMU TCG `-icount shift=0,sleep=off`, dom0 = `make bench-xen`'s "
               "test kernel with `bench=profile` on its command line. For each size, V4V then Argo: a 256 KiB ring registered by dom0 "
               "for itself, 8 warm-up sends, then one window of "
@@ -244,7 +294,12 @@ def main():
               "booted) or of the test kernel that contains it (`nm`), and divides by the rounds. "
               "Functions inlined into others count as their caller. A `rep movs` iteration counts as one "
               "instruction, as in icount.\n")
-    md.append("Cross-check: the window's TSC ticks (icount: one tick per instruction) against the "
+    if two:
+        md.append("Cross-check: the window's ns of Xen's clock (icount: one per instruction of the machine, "
+                  "the figure `make bench-xen-2dom` reports) against the instructions the plugin counted, "
+                  "per message:\n")
+    else:
+        md.append("Cross-check: the window's TSC ticks (icount: one tick per instruction) against the "
               "instructions the plugin counted, per call:\n")
     md.append("| size | V4V insns | V4V ticks | Argo insns | Argo ticks |")
     md.append("|---|---:|---:|---:|---:|")
@@ -256,14 +311,14 @@ def main():
 
     # Summary.
     md.append("## Totals per call\n")
-    md.append("| size | V4V Xen | Argo Xen | V4V dom0 | Argo dom0 | V4V all | Argo all | V4V − Argo |")
+    md.append(f"| size | V4V Xen | Argo Xen | V4V {ktag} | Argo {ktag} | V4V all | Argo all | V4V − Argo |")
     md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     for s in sizes:
         v, g = runs.get(("v4v", s)), runs.get(("argo", s))
         if not v or not g:
             continue
         md.append(f"| {size_name(s)} | {f(where_total(v, 'xen'))} | {f(where_total(g, 'xen'))} | "
-                  f"{f(where_total(v, 'dom0'))} | {f(where_total(g, 'dom0'))} | {f(v['insns_per_call'])} | "
+                  f"{f(where_total(v, ktag))} | {f(where_total(g, ktag))} | {f(v['insns_per_call'])} | "
                   f"{f(g['insns_per_call'])} | {fd(v['insns_per_call'] - g['insns_per_call'])} |")
     md.append("")
 
@@ -326,7 +381,7 @@ def main():
               "code the compiler inlined into them (the closures run under the lock); Argo's code under "
               "its locks counts in `sendv` and the functions it calls.\n")
     group_cols = [(size_name(s), runs[("v4v", s)]["funcs"], runs[("argo", s)]["funcs"])
-                  for s in sizes[:1] if ("v4v", s) in runs and ("argo", s) in runs]
+                  for s in sizes[:2 if two else 1] if ("v4v", s) in runs and ("argo", s) in runs]
     big = [s for s in sizes if s % 4096 == 0]
     if len(big) >= 2 and all((c, s) in runs for c in chans for s in (big[0], big[-1])):
         lo, hi = big[0], big[-1]
@@ -338,11 +393,17 @@ def main():
 
         group_cols.append(("per extra page", page_slope("v4v"), page_slope("argo")))
     if group_cols:
-        group_table("Per call at the smallest size, and per extra 4 KiB page", group_cols)
+        group_table("Per message at the smallest sizes, and per extra 4 KiB page" if two else
+                    "Per call at the smallest size, and per extra 4 KiB page", group_cols)
 
     md.append("## Instructions per call, by function\n")
-    md.append("`in`: `xen` is the hypervisor (`xen-syms`), `dom0` the test kernel (the benchmark loop, "
-              "the hypercall stub, the ring reader). Sorted by the larger of the two columns.\n")
+    if two:
+        md.append("`in`: `xen` is the hypervisor (`xen-syms`), `guests` the test kernel of guests `a` and `b` "
+                  "(benchmark loops, hypercall stubs, ring readers, event handling), `linux` dom0's kernel. "
+                  "Sorted by the larger of the two columns.\n")
+    else:
+        md.append("`in`: `xen` is the hypervisor (`xen-syms`), `dom0` the test kernel (the benchmark loop, "
+                  "the hypercall stub, the ring reader). Sorted by the larger of the two columns.\n")
     for s in sizes:
         v, g = runs.get(("v4v", s)), runs.get(("argo", s))
         table(size_name(s), "", v["funcs"] if v else {}, g["funcs"] if g else {},
@@ -376,10 +437,10 @@ def main():
     if not done:
         md.append("**Incomplete run**: the kernel did not print `BENCH done`.\n")
     md.append(f"Plugin: `{exit_line or 'no exit line'}`. Host time of the boot: {a.host_seconds} s. "
-              "Console log: `xen-profile-console.log`.")
+              f"Console log: `{'2dom-profile/console.log' if two else 'xen-profile-console.log'}`.")
 
     os.makedirs(a.out, exist_ok=True)
-    open(os.path.join(a.out, "xen-profile.md"), "w").write("\n".join(md) + "\n")
+    open(os.path.join(a.out, base + ".md"), "w").write("\n".join(md) + "\n")
     js = {"measured": now, "commit": commit, "dirty": bool(dirty), "qemu": qemu, "per_page": per_page,
           "errors": errors, "complete": done,
           "runs": [{"chan": c, "size": s, "n": r["n"], "ticks_per_call": r["ticks_per_call"],
@@ -387,7 +448,7 @@ def main():
                     "functions": sorted(([w, n, v, r["calls"].get((w, n), 0)] for (w, n), v in r["funcs"].items()),
                                         key=lambda x: -x[2])}
                    for (c, s), r in sorted(runs.items())]}
-    json.dump(js, open(os.path.join(a.out, "xen-profile.json"), "w"), indent=1)
+    json.dump(js, open(os.path.join(a.out, base + ".json"), "w"), indent=1)
     print("\n".join(md))
     return 0 if done else 1
 

@@ -38,7 +38,7 @@ use hypercall_abi::v4v::{self, Addr, BatchEnt, Iov, RegisterRing, SendAddr, Unre
 use hypercall_abi::{hypercall, DomId, PAGE_SIZE};
 
 use crate::argo;
-use crate::xen::{Console, Hypercalls};
+use crate::xen::{prof_mark as mark, Console, Hypercalls};
 
 /// Data bytes of each ring: four 64 KiB messages fit.
 const RING_LEN: u32 = 256 << 10;
@@ -107,20 +107,6 @@ fn tsc() -> u64 {
     // SAFETY: lfence; rdtsc only read the time stamp counter.
     unsafe { asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nostack, nomem)) };
     u64::from(hi) << 32 | u64::from(lo)
-}
-
-/// Opens (`open`) or closes a counting window of the insn-prof QEMU plugin
-/// (`make bench-xen-profile`, tests/bench/profile/insn-prof.c): the plugin
-/// recognises these two multi-byte NOPs by their displacement. One
-/// instruction each, a NOP without the plugin.
-fn mark(open: bool) {
-    if open {
-        // SAFETY: a NOP (`nopl 0x50524f01(%rax)`): no memory access.
-        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x01, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
-    } else {
-        // SAFETY: a NOP (`nopl 0x50524f02(%rax)`): no memory access.
-        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x02, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
-    }
 }
 
 /// `2 * n` instructions.

@@ -7,8 +7,11 @@
 //! - `bench2=b`: the passive side; prints `bench2: ready role=b dom D` and
 //!   serves `a`'s commands forever.
 //! - `bench2=a peer=D [chans=v4v,v4vb,argo,vchan] [sizes=64,1024,16384,65536]
-//!   [reps=3]`: the active side; prints one `bench2: result ...` line per
-//!   measurement, then `bench2: done results=N`, and powers off.
+//!   [reps=3] [profile=1]`: the active side; prints one `bench2: result ...`
+//!   line per measurement, then `bench2: done results=N`, and powers off.
+//!   `profile=1`: the last repetition of each stream is also a counting
+//!   window of the insn-prof QEMU plugin (`bench2: window seq=..` after its
+//!   result; `make bench-xen-2dom-profile`).
 //!
 //! # Channels: the [`Chan`] trait
 //!
@@ -101,7 +104,7 @@ use hypercall_abi::{hypercall, DomId, Errno, PAGE_SIZE};
 use crate::argo;
 use crate::cmdline::{parse_number, Cmdline};
 use crate::evtchn::{now_ns, Events, Port, Wake, VIRQ_ARGO};
-use crate::xen::{Console, Hypercalls};
+use crate::xen::{prof_mark, Console, Hypercalls};
 
 /// Most bytes `b` hands `a` when opening a channel.
 pub const BLOB_MAX: usize = 512;
@@ -224,10 +227,18 @@ static mut CTL_RING: Pages<{ PAGE_SIZE as usize }> = Pages([0; PAGE_SIZE as usiz
 static mut V4V_RING: Pages<{ V4V_RING_PAGES * PAGE_SIZE as usize }> = Pages([0; V4V_RING_PAGES * PAGE_SIZE as usize]);
 static mut ARGO_RING: Pages<{ ARGO_RING_PAGES * PAGE_SIZE as usize }> =
     Pages([0; ARGO_RING_PAGES * PAGE_SIZE as usize]);
-/// Hypercall arguments (one call at a time): the struct at 0, iovs or
+/// Hypercall arguments (one call at a time): the struct at 0, a sendv's
+/// iov right after its send address ([`ARGS_SEND_IOV`]), a batch's iovs or
 /// notify entries at [`ARGS_IOVS`], gfn lists at [`ARGS_GFNS`].
 static mut ARGS: Pages<{ 2 * PAGE_SIZE as usize }> = Pages([0; 2 * PAGE_SIZE as usize]);
 const ARGS_IOVS: usize = 2048;
+/// A sendv's iov (V4V and Argo alike): right after the 16-byte send
+/// address, the layout `public/v4v.h` suggests and `make bench-xen` uses,
+/// which V4V reads with one guest copy (rust-hv `send.rs`, `ArgsCopy`);
+/// 2 KiB away it took a second guest translation, about 3,950
+/// instructions per message.
+const ARGS_SEND_IOV: usize = core::mem::size_of::<SendAddr>();
+const _: () = assert!(core::mem::size_of::<SendAddr>() == core::mem::size_of::<argo::SendAddr>());
 const ARGS_GFNS: usize = PAGE_SIZE as usize;
 /// The sender's messages: [`BATCH`] slots of [`MSG_MAX`] (slot `i` at
 /// `i * size` for the size measured, so a batch's payloads are contiguous).
@@ -345,8 +356,8 @@ fn v4v_unregister(hc: &Hypercalls, port: u32, partner: u16) -> i64 {
 fn v4v_sendv(hc: &Hypercalls, dst: u16, port: u32, msg: &[u8]) -> i64 {
     let src = v4v::Addr { port, domain: DomId::SELF_.0, pad: 0 };
     put(0, SendAddr { src, dst: v4v::Addr { port, domain: dst, pad: 0 } });
-    put(ARGS_IOVS, Iov { base: msg.as_ptr() as u64, len: msg.len() as u32, pad: 0 });
-    v4v_op(hc, v4v::OP_SENDV, [args() as u64, args() as u64 + ARGS_IOVS as u64, 1, u64::from(MSG_TYPE)])
+    put(ARGS_SEND_IOV, Iov { base: msg.as_ptr() as u64, len: msg.len() as u32, pad: 0 });
+    v4v_op(hc, v4v::OP_SENDV, [args() as u64, args() as u64 + ARGS_SEND_IOV as u64, 1, u64::from(MSG_TYPE)])
 }
 
 /// `OP_NOTIFY` with one entry: wake me when `space` bytes fit in (`dst`,
@@ -710,9 +721,12 @@ impl Chan for ArgoChan {
                     dst: argo::Addr { aport: ARGO_PORT, domain_id: self.peer, pad: 0 },
                 },
             );
-            put(ARGS_IOVS, argo::Iov { iov_hnd: msg.as_ptr() as u64, iov_len: msg.len() as u32, pad: 0 });
-            let r =
-                argo_op(&hc, argo::OP_SENDV, [args() as u64, args() as u64 + ARGS_IOVS as u64, 1, u64::from(MSG_TYPE)]);
+            put(ARGS_SEND_IOV, argo::Iov { iov_hnd: msg.as_ptr() as u64, iov_len: msg.len() as u32, pad: 0 });
+            let r = argo_op(
+                &hc,
+                argo::OP_SENDV,
+                [args() as u64, args() as u64 + ARGS_SEND_IOV as u64, 1, u64::from(MSG_TYPE)],
+            );
             if r == msg.len() as i64 {
                 return Ok(());
             }
@@ -1077,14 +1091,20 @@ fn a_send_run(ch: &mut dyn Chan, size: usize, first: u64, count: u32, batched: b
 }
 
 /// `a`'s side of a stream: warm-up and its ack, then the timed phase.
-/// Its ns.
-fn a_stream(ch: &mut dyn Chan, size: usize, count: u32, batched: bool) -> Result<u64, Fail> {
+/// Its ns. `marked`: the timed phase is also a counting window of the
+/// insn-prof QEMU plugin (`profile=1`, `make bench-xen-2dom-profile`).
+fn a_stream(ch: &mut dyn Chan, size: usize, count: u32, batched: bool, marked: bool) -> Result<u64, Fail> {
     a_send_run(ch, size, 0, STREAM_WARM, batched)?;
     a_ack(ch, STREAM_WARM)?;
     let t0 = now_ns();
-    a_send_run(ch, size, u64::from(STREAM_WARM), count, batched)?;
-    a_ack(ch, count)?;
-    Ok(now_ns() - t0)
+    if marked {
+        prof_mark(true);
+    }
+    let r = a_send_run(ch, size, u64::from(STREAM_WARM), count, batched).and_then(|()| a_ack(ch, count));
+    if marked {
+        prof_mark(false);
+    }
+    r.map(|()| now_ns() - t0)
 }
 
 /// `a`'s side of a ping-pong: warm-up rounds, then the timed ones. Its ns.
@@ -1142,7 +1162,7 @@ pub fn active() -> bool {
 }
 
 /// Every key the roles understand.
-const KEYS: &[&str] = &["bench2", "peer", "chans", "sizes", "reps"];
+const KEYS: &[&str] = &["bench2", "peer", "chans", "sizes", "reps", "profile"];
 /// Most `sizes=` and `reps=`.
 const SIZES_MAX: usize = 8;
 const REPS_MAX: u64 = 100;
@@ -1154,6 +1174,9 @@ struct Params<'a> {
     sizes: [u32; SIZES_MAX],
     nsizes: usize,
     reps: u32,
+    /// `profile=1`: the last repetition of each stream is a counting
+    /// window of the insn-prof plugin, announced by a `window` line.
+    profile: bool,
 }
 
 impl<'a> Params<'a> {
@@ -1183,7 +1206,8 @@ impl<'a> Params<'a> {
         if reps == 0 {
             return Err("reps");
         }
-        Ok(Params { peer, chans, sizes, nsizes, reps: reps as u32 })
+        let profile = c.number("profile", 0, 1).map_err(|_| "profile")? == 1;
+        Ok(Params { peer, chans, sizes, nsizes, reps: reps as u32, profile })
     }
 }
 
@@ -1291,6 +1315,7 @@ fn run_a(hc: Hypercalls, ev: Events, mut ctl: Control, p: &Params<'_>) -> ! {
     say!(hc, "ready role=a dom {} peer {peer} chans={} reps={}", ctl.domid(), p.chans, p.reps);
     let mut blob = [0u8; BLOB_MAX];
     let mut results = 0u32;
+    let mut windows = 0u32;
     for name in p.chans.split(',') {
         let idx = CHANS.iter().position(|&n| n == name).unwrap_or(0) as u32;
         if let Err(f) = ctl.send(peer, Ctl { op: OP_OPEN, chan: idx, ..Default::default() }, &[]) {
@@ -1333,8 +1358,9 @@ fn run_a(hc: Hypercalls, ev: Events, mut ctl: Control, p: &Params<'_>) -> ! {
                     if let Err(f) = ctl.send(peer, run, &[]) {
                         fatal!(hc, "{f}");
                     }
+                    let marked = p.profile && mode == MODE_STREAM && rep == p.reps;
                     let r = match mode {
-                        MODE_STREAM => a_stream(ch.as_chan(), size as usize, count, batched),
+                        MODE_STREAM => a_stream(ch.as_chan(), size as usize, count, batched, marked),
                         _ => a_pingpong(ch.as_chan(), size as usize),
                     };
                     match r {
@@ -1342,6 +1368,14 @@ fn run_a(hc: Hypercalls, ev: Events, mut ctl: Control, p: &Params<'_>) -> ! {
                             let name = ch.as_chan().name();
                             say!(hc, "result chan={name} mode={mname} size={size} count={count} rep={rep} ns={ns}");
                             results += 1;
+                            if marked {
+                                // The plugin numbers its windows in the same order.
+                                say!(
+                                    hc,
+                                    "window seq={windows} chan={name} mode={mname} size={size} n={count} ticks={ns}"
+                                );
+                                windows += 1;
+                            }
                         }
                         Err(f) => fatal!(hc, "chan={name} mode={mname} size={size} rep={rep} {f}"),
                     }

@@ -42,6 +42,21 @@ static DEBUGCON: AtomicBool = AtomicBool::new(false);
 /// `XEN_HVM_DEBUGCONS_IOPORT`.
 const DEBUGCON_PORT: u16 = 0xe9;
 
+/// Opens (`open`) or closes a counting window of the insn-prof QEMU plugin
+/// (`make bench-xen-profile`, `make bench-xen-2dom-profile`,
+/// tests/bench/profile/insn-prof.c): the plugin
+/// recognises these two multi-byte NOPs by their displacement. One
+/// instruction each, a NOP without the plugin.
+pub fn prof_mark(open: bool) {
+    if open {
+        // SAFETY: a NOP (`nopl 0x50524f01(%rax)`): no memory access.
+        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x01, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
+    } else {
+        // SAFETY: a NOP (`nopl 0x50524f02(%rax)`): no memory access.
+        unsafe { asm!(".byte 0x0f, 0x1f, 0x80, 0x02, 0x4f, 0x52, 0x50", options(nostack, nomem, preserves_flags)) };
+    }
+}
+
 /// Sends every later console line to port 0xE9 instead of `console_io`.
 pub fn use_debugcon() {
     DEBUGCON.store(true, Ordering::Relaxed);

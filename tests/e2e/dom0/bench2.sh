@@ -19,6 +19,8 @@
 #   bench2_chans=v4v:v4vb:argo:vchan  bench2_sizes=64:1024:16384:65536
 #   bench2_reps=3  bench2_timeout=SECS (dom0 seconds, i.e. virtual time
 #   under -icount, for `a` to finish; default 14400)
+#   bench2_profile=1 (a's profile=1: each stream's last repetition is an
+#   insn-prof counting window, `make bench-xen-2dom-profile`)
 
 BENCH2_CFG=/root/v4v-guest.cfg
 # 256 KiB rings each way plus the guest's buffers: 64 MiB leaves room.
@@ -27,6 +29,7 @@ BENCH2_CHANS=v4v,v4vb,argo,vchan
 BENCH2_SIZES=64,1024,16384,65536
 BENCH2_REPS=3
 BENCH2_TIMEOUT=14400
+BENCH2_PROFILE=0
 BENCH2_SNAP=/tmp/bench2-dmesg
 
 # bench2_lines ID: the `bench2: ` lines guest ID printed (as of the last
@@ -94,6 +97,7 @@ run_bench2() {
             bench2_sizes=*) BENCH2_SIZES=$(echo "${b_a#*=}" | tr ':' ',') ;;
             bench2_reps=*) BENCH2_REPS=${b_a#*=} ;;
             bench2_timeout=*) BENCH2_TIMEOUT=${b_a#*=} ;;
+            bench2_profile=*) BENCH2_PROFILE=${b_a#*=} ;;
         esac
     done
     log "bench2: chans=$BENCH2_CHANS sizes=$BENCH2_SIZES reps=$BENCH2_REPS timeout=${BENCH2_TIMEOUT}s"
@@ -113,6 +117,7 @@ run_bench2() {
     fi
     if [ -z "$b_why" ]; then
         b_args="bench2=a peer=$b_id chans=$BENCH2_CHANS sizes=$BENCH2_SIZES reps=$BENCH2_REPS"
+        [ "$BENCH2_PROFILE" != 1 ] || b_args="$b_args profile=1"
         log "bench2: b is d$b_id; a: $b_args"
         # Created paused: what xl create does after unpausing a guest
         # (its monitor process, xenstore writes) would land in a's first
