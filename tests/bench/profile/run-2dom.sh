@@ -5,10 +5,11 @@
 # (`make bench-xen-2dom`: tests/e2e/run.sh, the e2e host on the Argo Xen
 # with argo=1 under QEMU -icount, dom0 running only tests/e2e/dom0/bench2.sh)
 # with the insn-prof plugin loaded and `profile=1` for guest `a`: the last
-# repetition of each stream is a counting window. report.py --two-domains
-# attributes each window's instructions (the whole machine's: both guests,
-# Xen, dom0) to Xen's and the test kernel's functions, per message, in
-# OUT/xen-profile-2dom.md and .json.
+# repetition of each stream and ping-pong is a counting window.
+# report.py --two-domains attributes each window's instructions (the whole
+# machine's: both guests, Xen, dom0) to Xen's and the test kernel's
+# functions, per message in OUT/xen-profile-2dom.md and .json, per round
+# trip in OUT/xen-profile-2dom-pingpong.md and .json.
 #
 #   run-2dom.sh XEN-DIR IMAGES KERNEL PLUGIN OUT [DOM0-ARGS...]
 #
@@ -41,8 +42,10 @@ E2E_LABEL=bench-xen-2dom-profile E2E_MIN_PASS=1 E2E_TIMEOUT=${BENCH2_TIMEOUT:-54
 cat "$run/run.txt"
 secs=$(sed -n 's/^bench-xen-2dom-profile: .* after \([0-9]*\)s; .*/\1/p' "$run/run.txt")
 [ -s "$counts" ] || { echo "bench-xen-2dom-profile: the plugin wrote no counts ($counts)" >&2; exit 1; }
-python3 "$here/report.py" --two-domains --log "$run/console.log" --counts "$counts" \
-    --xen-syms "$xendir/xen-syms" --kernel "$kernel" --config "$xendir/config" \
-    ${secs:+--host-seconds "$secs"} --out "$out" >/dev/null || rc=1
-echo "bench-xen-2dom-profile: see $out/xen-profile-2dom.md"
+for mode in stream pingpong; do
+    python3 "$here/report.py" --two-domains --mode $mode --log "$run/console.log" --counts "$counts" \
+        --xen-syms "$xendir/xen-syms" --kernel "$kernel" --config "$xendir/config" \
+        ${secs:+--host-seconds "$secs"} --out "$out" >/dev/null || rc=1
+done
+echo "bench-xen-2dom-profile: see $out/xen-profile-2dom.md and xen-profile-2dom-pingpong.md"
 exit $rc

@@ -9,8 +9,8 @@
 //! - `bench2=a peer=D [chans=v4v,v4vb,argo,vchan] [sizes=64,1024,16384,65536]
 //!   [reps=3] [profile=1]`: the active side; prints one `bench2: result ...`
 //!   line per measurement, then `bench2: done results=N`, and powers off.
-//!   `profile=1`: the last repetition of each stream is also a counting
-//!   window of the insn-prof QEMU plugin (`bench2: window seq=..` after its
+//!   `profile=1`: the last repetition of each stream and ping-pong is also
+//!   a counting window of the insn-prof QEMU plugin (`bench2: window seq=..` after its
 //!   result; `make bench-xen-2dom-profile`).
 //!
 //! # Channels: the [`Chan`] trait
@@ -1108,22 +1108,34 @@ fn a_stream(ch: &mut dyn Chan, size: usize, count: u32, batched: bool, marked: b
 }
 
 /// `a`'s side of a ping-pong: warm-up rounds, then the timed ones. Its ns.
-fn a_pingpong(ch: &mut dyn Chan, size: usize) -> Result<u64, Fail> {
+/// `marked`: the timed rounds are also a counting window, as in
+/// [`a_stream`].
+fn a_pingpong(ch: &mut dyn Chan, size: usize, marked: bool) -> Result<u64, Fail> {
     let m = tx_slot(size, 0);
     let buf = rx_buf(size);
     let mut t0 = now_ns();
-    for r in 0..u64::from(PINGPONG_WARM + PINGPONG_ROUNDS) {
-        if r == u64::from(PINGPONG_WARM) {
-            t0 = now_ns();
+    let mut rounds = || {
+        for r in 0..u64::from(PINGPONG_WARM + PINGPONG_ROUNDS) {
+            if r == u64::from(PINGPONG_WARM) {
+                t0 = now_ns();
+                if marked {
+                    prof_mark(true);
+                }
+            }
+            set_seq(m, r);
+            ch.send(m)?;
+            let n = ch.recv(buf)?;
+            if n != size || seq_of(buf) != r {
+                return Err(Fail::new("ping-pong reply size or sequence", EPROTO));
+            }
         }
-        set_seq(m, r);
-        ch.send(m)?;
-        let n = ch.recv(buf)?;
-        if n != size || seq_of(buf) != r {
-            return Err(Fail::new("ping-pong reply size or sequence", EPROTO));
-        }
+        Ok(())
+    };
+    let r = rounds();
+    if marked {
+        prof_mark(false);
     }
-    Ok(now_ns() - t0)
+    r.map(|()| now_ns() - t0)
 }
 
 // ---------------------------------------------------------------------
@@ -1174,8 +1186,9 @@ struct Params<'a> {
     sizes: [u32; SIZES_MAX],
     nsizes: usize,
     reps: u32,
-    /// `profile=1`: the last repetition of each stream is a counting
-    /// window of the insn-prof plugin, announced by a `window` line.
+    /// `profile=1`: the last repetition of each stream and ping-pong is a
+    /// counting window of the insn-prof plugin, announced by a `window`
+    /// line.
     profile: bool,
 }
 
@@ -1358,10 +1371,10 @@ fn run_a(hc: Hypercalls, ev: Events, mut ctl: Control, p: &Params<'_>) -> ! {
                     if let Err(f) = ctl.send(peer, run, &[]) {
                         fatal!(hc, "{f}");
                     }
-                    let marked = p.profile && mode == MODE_STREAM && rep == p.reps;
+                    let marked = p.profile && rep == p.reps;
                     let r = match mode {
                         MODE_STREAM => a_stream(ch.as_chan(), size as usize, count, batched, marked),
-                        _ => a_pingpong(ch.as_chan(), size as usize),
+                        _ => a_pingpong(ch.as_chan(), size as usize, marked),
                     };
                     match r {
                         Ok(ns) => {
