@@ -21,6 +21,10 @@
 #   under -icount, for `a` to finish; default 14400)
 #   bench2_profile=1 (a's profile=1: each stream's last repetition is an
 #   insn-prof counting window, `make bench-xen-2dom-profile`)
+#   bench2_cpus=A:B  pins a and b to physical CPUs A and B (xl's `cpus=`);
+#   default `any`: left to credit2, which put a on CPU 0 and b on CPU 1
+#   anyway. Pinned 0:1, the figures were the same but vchan's 64 B stream
+#   varied by 12% between repetitions (0.04% unpinned).
 
 BENCH2_CFG=/root/v4v-guest.cfg
 # 256 KiB rings each way plus the guest's buffers: 64 MiB leaves room.
@@ -30,6 +34,7 @@ BENCH2_SIZES=64,1024,16384,65536
 BENCH2_REPS=3
 BENCH2_TIMEOUT=14400
 BENCH2_PROFILE=0
+BENCH2_CPUS=any
 BENCH2_SNAP=/tmp/bench2-dmesg
 
 # bench2_lines ID: the `bench2: ` lines guest ID printed (as of the last
@@ -98,11 +103,16 @@ run_bench2() {
             bench2_reps=*) BENCH2_REPS=${b_a#*=} ;;
             bench2_timeout=*) BENCH2_TIMEOUT=${b_a#*=} ;;
             bench2_profile=*) BENCH2_PROFILE=${b_a#*=} ;;
+            bench2_cpus=*) BENCH2_CPUS=${b_a#*=} ;;
         esac
     done
-    log "bench2: chans=$BENCH2_CHANS sizes=$BENCH2_SIZES reps=$BENCH2_REPS timeout=${BENCH2_TIMEOUT}s"
+    b_pin_a= b_pin_b=
+    if [ "$BENCH2_CPUS" != any ]; then
+        b_pin_a="cpus=\"${BENCH2_CPUS%%:*}\"" b_pin_b="cpus=\"${BENCH2_CPUS#*:}\""
+    fi
+    log "bench2: chans=$BENCH2_CHANS sizes=$BENCH2_SIZES reps=$BENCH2_REPS timeout=${BENCH2_TIMEOUT}s cpus=$BENCH2_CPUS"
     b_why=
-    if ! XL_OUT=/tmp/bench2-b.out xl_create "$BENCH2_CFG" 'name="bench2-b"' "memory=$BENCH2_MEM" 'extra="bench2=b"'; then
+    if ! XL_OUT=/tmp/bench2-b.out xl_create "$BENCH2_CFG" 'name="bench2-b"' "memory=$BENCH2_MEM" $b_pin_b 'extra="bench2=b"'; then
         b_why="xl create of b failed: $(tail -n 2 /tmp/bench2-b.out | tr '\n' ' ')"
     elif ! b_id=$(domid_of bench2-b); then
         b_why="b vanished after xl create"
@@ -122,7 +132,7 @@ run_bench2() {
         # Created paused: what xl create does after unpausing a guest
         # (its monitor process, xenstore writes) would land in a's first
         # figures; `xl unpause` has little left to do after its hypercall.
-        if ! XL_OUT=/tmp/bench2-a.out xl_create -p "$BENCH2_CFG" 'name="bench2-a"' "memory=$BENCH2_MEM" "extra=\"$b_args\""; then
+        if ! XL_OUT=/tmp/bench2-a.out xl_create -p "$BENCH2_CFG" 'name="bench2-a"' "memory=$BENCH2_MEM" $b_pin_a "extra=\"$b_args\""; then
             b_why="xl create of a failed: $(tail -n 2 /tmp/bench2-a.out | tr '\n' ' ')"
         elif ! a_id=$(domid_of bench2-a); then
             b_why="a vanished after xl create"
@@ -152,6 +162,7 @@ run_bench2() {
                     b_why="a (d$a_id) still running after ${BENCH2_TIMEOUT} s"
                 fi
             fi
+            log "bench2: vCPUs (name/cpu/hard affinity): $(xl vcpu-list | awk 'NR > 1 { print $1 "/" $4 "/" $7 }' | tr '\n' ' ')"
             bench2_snap
             bench2_lines "$a_id" | grep '^skip ' | sed 's/^/DOM0 bench2: a /'
             b_fatal=$(bench2_lines "$a_id" | grep '^FATAL' | head -n 1)
