@@ -34,7 +34,7 @@ TEST_TARGETS += bench-smoke
 # cargo feature `bench` in build/bench-kernel (the smoke kernel is
 # untouched). Not in TEST_TARGETS: a measurement, not a test.
 #
-#   make bench-xen     out/bench/xen-results.{md,json}, xen-console.log
+#   make bench-xen     out/bench/xen-results.{md,json,png}, xen-console.log
 
 BENCH_XEN_KERNEL := build/bench-kernel/x86_64-unknown-none/release/smoke-kernel
 

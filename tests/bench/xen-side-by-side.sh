@@ -4,7 +4,7 @@
 # `make bench-xen`: boots the Xen of xen-argo.sh (series + CONFIG_ARGO=y)
 # with `argo=1` under QEMU -icount, with the test kernel built in bench mode
 # (cargo feature `bench`) as PVH dom0, and turns its BENCH lines into
-# OUT/xen-results.md and OUT/xen-results.json (tests/bench/xen_report.py).
+# OUT/xen-results.md, .json and .png (tests/bench/xen_report.py).
 #
 #   xen-side-by-side.sh XEN KERNEL OUT
 #

@@ -12,11 +12,10 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xen_report import median, spread  # noqa: E402  one definition of both
+from xen_report import SIZE_AXIS, median, spread, two_panel_png  # noqa: E402  one definition of each
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Report order and names; v4vb (batched sends) streams only: a round trip
@@ -225,37 +224,12 @@ def plot(rows, out):
             f.write(f"{s} " + " ".join(col(c, "pingpong", s, "us_per_round_trip") for c, _ in pp) + "\n")
     # One line type per channel in both panels.
     lt = {c: i + 1 for i, (c, _) in enumerate(CHANS)}
-    plots_s = ", \\\n     ".join(f"'stream.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'"
-                                  for i, (c, n) in enumerate(CHANS))
-    plots_p = ", \\\n     ".join(f"'pingpong.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'"
-                                  for i, (c, n) in enumerate(pp))
-    gp = f"""set terminal pngcairo size 1400,560 noenhanced
-set output '../xen-2dom.png'
-set datafile missing 'NaN'
-set multiplot layout 1,2
-set grid
-set logscale x 2
-set logscale y 10
-set format x '%.0b%B'
-set xlabel 'message size (bytes)'
-set key top left
-set title 'Two domains on real Xen: streaming throughput a -> b'
-set ylabel 'MB/s (higher is better)'
-plot {plots_s}
-set title 'Two domains on real Xen: ping-pong round trip'
-set ylabel 'microseconds per round trip (lower is better)'
-plot {plots_p}
-unset multiplot
-"""
-    with open(os.path.join(d, "plot.gp"), "w") as f:
-        f.write(gp)
-    try:
-        # Its warnings (a channel without points, one size only) are noise.
-        st = subprocess.run(["gnuplot", "plot.gp"], cwd=d, capture_output=True, text=True)
-        if st.returncode != 0:
-            print(f"xen2_report: gnuplot failed ({st.returncode}): no PNG\n{st.stderr}", file=sys.stderr)
-    except FileNotFoundError:
-        print("xen2_report: gnuplot not installed (make deps): no PNG", file=sys.stderr)
+    two_panel_png(d, "xen-2dom.png", [
+        ("Two domains on real Xen: streaming throughput a -> b", SIZE_AXIS, "MB/s (higher is better)",
+         [f"'stream.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'" for i, (c, n) in enumerate(CHANS)]),
+        ("Two domains on real Xen: ping-pong round trip", SIZE_AXIS, "microseconds per round trip (lower is better)",
+         [f"'pingpong.dat' using 1:{i + 2} with linespoints lt {lt[c]} title '{n}'" for i, (c, n) in enumerate(pp)]),
+    ], "xen2_report")
 
 
 def check():

@@ -4,7 +4,9 @@
 xen-results.md and xen-results.json (issue 9, "Real Xen, side by side")."""
 import argparse
 import json
+import os
 import re
+import subprocess
 import sys
 
 
@@ -40,6 +42,65 @@ def median(t):
 
 def spread(t):
     return max(t) / min(t) - 1 if min(t) > 0 else 0.0
+
+
+SIZE_AXIS = ("message size (bytes)", "%.0b%B")
+
+
+def two_panel_png(d, png, panels, who):
+    """Writes d/plot.gp, two log-log panels side by side into d/../PNG,
+    and runs gnuplot on it (saying why not on stderr when it cannot; its
+    warnings, a series without points, are noise unless it fails). Each
+    panel is (title, (xlabel, x format), ylabel, plot commands)."""
+    gp = [f"set terminal pngcairo size 1400,560 noenhanced\nset output '../{png}'",
+          "set datafile missing 'NaN'\nset multiplot layout 1,2\nset grid",
+          "set logscale x 2\nset logscale y 10\nset key top left"]
+    for title, (xlabel, xformat), ylabel, plots in panels:
+        gp.append(f"set title '{title}'\nset xlabel '{xlabel}'\nset format x '{xformat}'")
+        gp.append(f"set ylabel '{ylabel}'\nplot " + ", \\\n     ".join(plots))
+    gp.append("unset multiplot\n")
+    with open(os.path.join(d, "plot.gp"), "w") as f:
+        f.write("\n".join(gp))
+    try:
+        st = subprocess.run(["gnuplot", "plot.gp"], cwd=d, capture_output=True, text=True)
+        if st.returncode != 0:
+            print(f"{who}: gnuplot failed ({st.returncode}): no PNG\n{st.stderr}", file=sys.stderr)
+    except FileNotFoundError:
+        print(f"{who}: gnuplot not installed (make deps): no PNG", file=sys.stderr)
+
+
+def plot(res, out):
+    """xen-results.png: ticks per message against size (left) and ticks per
+    memory operation against size (right), log scales; the data and the
+    script beside it in xen-results-plot/."""
+    d = os.path.join(out, "xen-results-plot")
+    os.makedirs(d, exist_ok=True)
+
+    def v(x):
+        return "NaN" if x is None else f"{x:.1f}"
+
+    msg_cols = [("v4v_full", "V4V sendv (full)"), ("argo_full", "Argo sendv (full)"),
+                ("v4v_send", "V4V sendv (send only)"), ("argo_send", "Argo sendv (send only)")]
+    batch = {b["size"]: b["ticks_per_msg"] for b in res["batched"] if b["batch"] == 32}
+    with open(os.path.join(d, "messages.dat"), "w") as f:
+        f.write("# size " + " ".join(c for c, _ in msg_cols) + " v4v_batch32\n")
+        for r in res["messages"]:
+            f.write(f"{r['size']} " + " ".join(v(r[f"{c}_ticks_per_msg"]) for c, _ in msg_cols)
+                    + f" {v(batch.get(r['size']))}\n")
+    mem_cols = [("sshm_attach", "sshm attach"), ("sshm_create", "sshm create"),
+                ("populate_2m", "populate_physmap, 2 MiB extents"), ("populate_4k", "populate_physmap, 4 KiB extents")]
+    with open(os.path.join(d, "memory.dat"), "w") as f:
+        f.write("# MiB " + " ".join(c for c, _ in mem_cols) + "\n")
+        for r in res["memory"]:
+            f.write(f"{r['mib']} " + " ".join(v(r[f"{c}_ticks"]) for c, _ in mem_cols) + "\n")
+    titles = [t for _, t in msg_cols] + ["V4V batches of 32 (full)"]
+    two_panel_png(d, "xen-results.png", [
+        ("Real Xen, dom0 to itself: ticks (= instructions) per message", SIZE_AXIS,
+         "ticks per message (lower is better)",
+         [f"'messages.dat' using 1:{i + 2} with linespoints title '{t}'" for i, t in enumerate(titles)]),
+        ("Real Xen: ticks per memory operation", ("MiB", "%g"), "ticks (lower is better)",
+         [f"'memory.dat' using 1:{i + 2} with linespoints title '{t}'" for i, (_, t) in enumerate(mem_cols)]),
+    ], "bench-xen")
 
 
 def main():
@@ -252,6 +313,7 @@ def main():
     md.append(f"\nHost time of the boot: {a.host_seconds} s. Console log: `xen-console.log`.")
     open(f"{a.out}/xen-results.md", "w").write("\n".join(md) + "\n")
     json.dump(res, open(f"{a.out}/xen-results.json", "w"), indent=1)
+    plot(res, a.out)
     print("\n".join(md))
     return 0 if done else 1
 
