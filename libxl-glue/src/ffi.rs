@@ -410,8 +410,21 @@ impl Toolstack {
     /// libxl's create steps for `domid`: setdefault, then attach every
     /// region (rolling back on failure). Returns libxl's rc and its log.
     pub fn attach(&mut self, domid: DomId, config: &mut DomainConfig) -> (i32, String) {
+        self.build_step(domid, config, false)
+    }
+
+    /// The same step of the rebuild after a soft reset of `domid`
+    /// (`dcs->soft_reset`): the attachments stayed, the keys are written
+    /// again. Returns libxl's rc and its log.
+    pub fn attach_after_soft_reset(&mut self, domid: DomId, config: &mut DomainConfig) -> (i32, String) {
+        self.build_step(domid, config, true)
+    }
+
+    fn build_step(&mut self, domid: DomId, config: &mut DomainConfig, soft_reset: bool) -> (i32, String) {
         // SAFETY: `ctx` is live; `config.0` was filled by the parser.
-        let rc = unsafe { bindings::glue_domain_attach(self.ctx, u32::from(domid.0), &mut config.0) };
+        let rc = unsafe {
+            bindings::glue_domain_attach(self.ctx, u32::from(domid.0), &mut config.0, c_int::from(soft_reset))
+        };
         (rc, self.take_log())
     }
 

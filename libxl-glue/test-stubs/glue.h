@@ -51,9 +51,10 @@ char *glue_cfg_take_report(XLU_Config *cfg);
 /* xl_parse.c's static_shm step over an array of entries. */
 int glue_parse(XLU_Config *cfg, const char *const *items, int nitems,
                libxl_domain_config *d_config);
-/* libxl's create steps: setdefault, then attach after the build. */
+/* libxl's create steps: setdefault, then attach after the build (or,
+ * soft_reset set, what a soft reset's rebuild does instead). */
 int glue_domain_attach(libxl_ctx *ctx, uint32_t domid,
-                       libxl_domain_config *d_config);
+                       libxl_domain_config *d_config, int soft_reset);
 /* libxl_sshm_list() printed by xl sshm-list; NULL on failure. Free it. */
 char *glue_sshm_list(libxl_ctx *ctx);
 void glue_free(void *p);

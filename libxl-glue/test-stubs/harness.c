@@ -323,14 +323,14 @@ int glue_parse(XLU_Config *cfg, const char *const *items, int nitems,
 }
 
 int glue_domain_attach(libxl_ctx *c, uint32_t domid,
-                       libxl_domain_config *d_config)
+                       libxl_domain_config *d_config, int soft_reset)
 {
     GC_INIT(c);
     int rc;
 
     rc = libxl__sshm_setdefault(gc, domid, d_config);
     if (!rc)
-        rc = libxl__sshm_attach_all(gc, domid, d_config);
+        rc = libxl__sshm_attach_all(gc, domid, d_config, soft_reset);
     GC_FREE;
     return rc;
 }

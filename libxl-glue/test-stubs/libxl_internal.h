@@ -89,5 +89,5 @@ void libxl__xs_transaction_abort(libxl__gc *gc, xs_transaction_t *t);
 int libxl__sshm_setdefault(libxl__gc *gc, uint32_t domid,
                            libxl_domain_config *d_config);
 int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
-                           libxl_domain_config *d_config);
+                           libxl_domain_config *d_config, bool soft_reset);
 #endif

@@ -454,3 +454,64 @@ fn publish_failure_rolls_back_attachments() {
     destroy(&w, d);
     assert_eq!(w.sim.free_frames(), w.baseline_free);
 }
+
+/// A soft reset (xl's `on_soft_reset`, a guest that kexecs) rebuilds the
+/// same domain through the same libxl step. Xen keeps the attachments
+/// across it, so attaching them again is refused (the range is taken);
+/// the step instead writes the guest's keys again (libxl removed the
+/// domain's directory with the old kernel's devices), and the region stays
+/// shared with the other guest. The e2e test does the same on real Xen
+/// (`sshmdev-soft-reset-keeps-regions`).
+#[test]
+fn soft_reset_keeps_attachments_and_publishes_them_again() {
+    let mut w = World::new();
+    let mut xl = w.xl();
+    let producer = example("sshm-producer.cfg");
+    let (dc, report) = parse("producer.cfg", &refs(&producer));
+    let mut dc = dc.unwrap_or_else(|e| panic!("parse failed ({e}): {report}"));
+    let p = w.sim.create_domain(DomainKind::Pvh, RAM_PAGES, false).unwrap();
+    w.xs.make_domain(u32::from(p.0));
+    assert_eq!(xl.attach(p, &mut dc), (0, String::new()));
+    let c = create(&w.sim, &mut xl, DomainKind::Pvh, &refs(&example("sshm-consumer.cfg"))).unwrap();
+    let keys_path = format!("/local/domain/{}/static_shm", p.0);
+    let keys = w.xs.dump(&keys_path);
+    assert!(keys.contains("ring0/begin = \"0x10000000\""), "{keys}");
+    let list = xl.sshm_list().unwrap();
+    let frames = w.sim.free_frames();
+
+    w.sim.soft_reset_domain(p).unwrap();
+    w.xs.remove_domain(u32::from(p.0));
+    w.xs.make_domain(u32::from(p.0));
+    assert_eq!(w.xs.dump(&keys_path), "");
+
+    // What the rebuild did before it knew: attach again, refused.
+    let (rc, log) = xl.attach(p, &mut dc);
+    assert_eq!(rc, -3, "ERROR_FAIL");
+    assert!(
+        log.contains(
+            "static_shm[0] id=ring0: cannot attach 0x200000 bytes at 0x10000000: the guest physical range is \
+             already in use"
+        ),
+        "{log}"
+    );
+
+    let (rc, log) = xl.attach_after_soft_reset(p, &mut dc);
+    assert_eq!((rc, log.as_str()), (0, ""));
+    assert_eq!(w.xs.dump(&keys_path), keys);
+    assert_eq!(xl.sshm_list().unwrap(), list);
+    assert_eq!(w.sim.free_frames(), frames);
+    // Still one region: what the producer writes, the consumer reads.
+    w.sim.guest_write(p, 0x1000_0000, b"after the kexec").unwrap();
+    let mut got = [0u8; 15];
+    w.sim.guest_read(c, 0x2000_0000, &mut got).unwrap();
+    assert_eq!(&got, b"after the kexec");
+    w.check();
+
+    destroy(&w, p);
+    destroy(&w, c);
+    // status is persistent (the example configs).
+    assert_eq!(xl.unlink("status"), 0);
+    assert_eq!(xl.sshm_list().unwrap(), HEADER);
+    w.check();
+    assert_eq!(w.sim.free_frames(), w.baseline_free);
+}

@@ -11,6 +11,12 @@
  * creates sharing an id are safe.  If any attach fails, the ones done so
  * far are detached again before failing.
  *
+ * A soft reset (xl's on_soft_reset, a guest that kexecs) goes through the
+ * same create step on the same domain.  Xen keeps its attachments across
+ * it, like its RAM, and attaching them again would fail (the range is
+ * taken), so then only the xenstore keys are written again: libxl removed
+ * the domain's directory with the old kernel's devices.
+ *
  * The guest is then told what it got: each attachment is published under
  * the guest's own xenstore home, read-only for the guest (see
  * sshm_publish), so that a guest driver finds its regions by name.  Those
@@ -210,10 +216,19 @@ static int sshm_publish(libxl__gc *gc, uint32_t domid,
 }
 
 int libxl__sshm_attach_all(libxl__gc *gc, uint32_t domid,
-                           libxl_domain_config *d_config)
+                           libxl_domain_config *d_config, bool soft_reset)
 {
     int i, r, err;
     uint64_t region_pages;
+
+    if (soft_reset) {
+        if (d_config->num_sshms && sshm_publish(gc, domid, d_config)) {
+            LOGD(ERROR, domid, "static_shm: cannot publish the regions in "
+                 "xenstore again after the soft reset");
+            return ERROR_FAIL;
+        }
+        return 0;
+    }
 
     for (i = 0; i < d_config->num_sshms; i++) {
         const libxl_static_shm *sshm = &d_config->sshms[i];
