@@ -11,8 +11,8 @@
  * creates sharing an id are safe.  If any attach fails, the ones done so
  * far are detached again before failing.
  *
- * A soft reset (xl's on_soft_reset, a guest that kexecs) goes through the
- * same create step on the same domain.  Xen keeps its attachments across
+ * A soft reset (xl's on_soft_reset, a guest that kexecs; HVM guests only in
+ * libxl 4.17) goes through the same create step on the same domain.  Xen keeps its attachments across
  * it, like its RAM, and attaching them again would fail (the range is
  * taken), so then only the xenstore keys are written again: libxl removed
  * the domain's directory with the old kernel's devices.
