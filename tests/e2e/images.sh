@@ -91,11 +91,12 @@ copy_libs() { # copy_libs ROOTFS ELF...: the shared libraries they need
 # install_guest_side ROOTFS: what a Linux domain needs to use V4V and static
 # shm through linux/: our modules and the kernel's vsock modules they need
 # (flat in /lib/modules, loaded with insmod in this order: vsock.ko,
-# vmw_vsock_virtio_transport_common.ko, then ours), the tools, and socat.
+# vmw_vsock_virtio_transport_common.ko, then ours), the tools (with
+# xen-privcmd.ko, which xen-soft-reset uses), and socat.
 install_guest_side() {
     local m
     mkdir -p "$1/lib/modules" "$1/usr/bin"
-    for m in net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common; do
+    for m in net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common drivers/xen/xen-privcmd; do
         [ -f "$K/lib/modules/$abi/kernel/$m.ko" ] || die "no $m.ko in linux-image-$abi"
         cp "$K/lib/modules/$abi/kernel/$m.ko" "$1/lib/modules/"
     done
@@ -139,8 +140,8 @@ ln -s ../run "$R/var/run"
 install_busybox "$R"
 install -m 755 "$HERE/dom0/init" "$R/init"
 install_guest_side "$R"
-for m in drivers/xen/xen-evtchn drivers/xen/xen-privcmd drivers/xen/xen-gntdev \
-    drivers/xen/xen-gntalloc drivers/xen/xenfs/xenfs; do
+# xen-privcmd.ko is there already (install_guest_side).
+for m in drivers/xen/xen-evtchn drivers/xen/xen-gntdev drivers/xen/xen-gntalloc drivers/xen/xenfs/xenfs; do
     ko=$K/lib/modules/$abi/kernel/$m.ko
     [ -f "$ko" ] || die "no $m.ko in linux-image-$abi"
     cp "$ko" "$R/lib/modules/"

@@ -36,7 +36,7 @@ case "$xen" in
 esac
 log=$out/console.log
 results=$out/results.txt
-rm -f "$log" "$results" "$out"/guest-*.log "$out/console-stalled.log"
+rm -f "$log" "$results" "$out"/guest-*.log "$out"/xl-*.log "$out/console-stalled.log"
 
 # QEMU's multiboot loader: modules separated by commas, each with its
 # command line (a comma inside one would be read as a separator).
@@ -69,8 +69,9 @@ status=$QEMU_STATUS secs=$((QEMU_MS / 1000))
 
 clean() { tr -d '\r' <"$log"; }
 clean | grep -aE '^(PASS |FAIL |RETRY |e2e: [0-9]+ passed, [0-9]+ failed$)' >"$results" || true
-# Each guest's console, which dom0 printed as "GUESTLOG name: line".
-clean | awk '/^GUESTLOG [^ ]+: / { n = $2; sub(/:$/, "", n); l = $0; sub(/^GUESTLOG [^ ]+: /, "", l); print l > (dir "/guest-" n ".log") }' dir="$out"
+# Each guest's console and xl's log of it, which dom0 printed as
+# "GUESTLOG name: line" and "XLLOG name: line".
+clean | awk '/^(GUEST|XL)LOG [^ ]+: / { f = ($1 == "XLLOG") ? "/xl-" : "/guest-"; n = $2; sub(/:$/, "", n); l = $0; sub(/^[A-Z]+LOG [^ ]+: /, "", l); print l > (dir f n ".log") }' dir="$out"
 echo "$label: $status after ${secs}s; serial log in $log"
 clean | grep -aE '^DOM0 \[' | grep -E 'toolstack up|END' | sed "s/^/$label: /" || true
 grep -E '^(FAIL|RETRY) ' "$results" || true

@@ -42,10 +42,16 @@ if [ "$only" = bench2 ]; then
     if command -v run_bench2 >/dev/null 2>&1; then run_bench2; else fail bench2-complete "tests/e2e/dom0/bench2.sh is missing"; fi
 fi
 check host-all-guests-gone expect_domains "Domain-0"
-# Each guest's console, for the logs on the host (run.sh splits them out).
+# Each guest's console and the log of its last `xl create`, for the logs
+# on the host (run.sh splits them out).
 for f in /var/log/xen/console/guest-*.log; do
     [ -f "$f" ] || continue
     g=${f##*/guest-}; g=${g%.log}
     sed "s/^/GUESTLOG $g: /" "$f"
+done
+for f in /var/log/xen/xl-*.log; do
+    [ -f "$f" ] || continue
+    g=${f##*/xl-}; g=${g%.log}
+    sed "s/^/XLLOG $g: /" "$f"
 done
 summary
