@@ -102,6 +102,19 @@ vs_do() {
     VS_OUT=$(vs_out "$1" "$VS_ID")
     return $v_rc
 }
+# vs_ends_soon NAME ID WHAT: stream ID of guest NAME must end, with a reset
+# or EOF, within 20 s of WHAT (which has just happened to its peer); adds
+# to v_err if not. Says how long it took.
+vs_ends_soon() {
+    read -r v_t0 _ </proc/uptime
+    vs_wait "$1" "$2" 20
+    v_rc=$?
+    read -r v_t1 _ </proc/uptime
+    vs_get "$(vs_out "$1" "$2")" recv end
+    log "vsock: $1 $(echo "$v_t1 $v_t0" | awk '{ printf "%.1f", $1 - $2 }') s after $3: $(vs_out "$1" "$2" | tr '\n' '|')"
+    [ $v_rc != 124 ] || v_err="$v_err $1's stream did not end within 20 s of $3"
+    case $VS_V in eof | reset) ;; *) v_err="$v_err $1's stream ended with '$VS_V' after $3" ;; esac
+}
 # vs_get TEXT WHAT KEY: sets VS_V to KEY's value in TEXT's last line
 # starting with "WHAT " ("" if none).
 vs_get() {
@@ -400,16 +413,7 @@ vs_peer_death() {
     sleep 3
     vs_out vsock-b "$v_b" | grep -q '^error' && v_err="vsock-b: $(vs_out vsock-b "$v_b")"
     xl destroy vsock-a || v_err="$v_err xl destroy failed"
-    read -r v_t0 _ </proc/uptime
-    vs_wait vsock-b "$v_b" 20
-    v_rc=$?
-    read -r v_t1 _ </proc/uptime
-    v_secs=$(echo "$v_t1 $v_t0" | awk '{ printf "%.1f", $1 - $2 }')
-    vs_get "$(vs_out vsock-b "$v_b")" recv end
-    v_e=$VS_V
-    log "vsock: b after ${v_secs}s: $(vs_out vsock-b "$v_b" | tr '\n' '|')"
-    [ $v_rc != 124 ] || v_err="$v_err vsock-b's stream did not end within 20 s"
-    case $v_e in eof | reset) ;; *) v_err="$v_err vsock-b's stream ended with '$v_e'" ;; esac
+    vs_ends_soon vsock-b "$v_b" "vsock-a's destruction"
     vs_do vsock-c 60 "vsock-stream send $b 5008 1048576" || v_err="$v_err vsock-c: $VS_OUT"
     vs_get "$VS_OUT" sent sum
     v_cs=$VS_V
@@ -484,15 +488,7 @@ vs_soft_reset() {
     else
         v_err="$v_err no soft reset request in 60 s: $(grep -v '^$' "$(xl_log vsock-c)" | tail -n 2 | tr '\n' '|')"
     fi
-    read -r v_t0 _ </proc/uptime
-    vs_wait vsock-b "$v_b" 20
-    v_rc=$?
-    read -r v_t1 _ </proc/uptime
-    v_secs=$(echo "$v_t1 $v_t0" | awk '{ printf "%.1f", $1 - $2 }')
-    vs_get "$(vs_out vsock-b "$v_b")" recv end
-    log "vsock: b ${v_secs}s after c's soft reset: $(vs_out vsock-b "$v_b" | tr '\n' '|')"
-    [ $v_rc != 124 ] || v_err="$v_err vsock-b's stream did not end within 20 s"
-    case $VS_V in eof | reset) ;; *) v_err="$v_err vsock-b's stream ended with '$VS_V'" ;; esac
+    vs_ends_soon vsock-b "$v_b" "vsock-c's soft reset"
     [ "$(domid_of vsock-c)" = "$((c - 2))" ] || v_err="$v_err vsock-c is not d$((c - 2)) any more"
     vs_result vsock-peer-soft-reset "$v_err"
 }
