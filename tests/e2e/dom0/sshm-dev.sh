@@ -25,12 +25,18 @@ sd_send() {
     printf '%s %s\n' "$2" "$3" >"$tty"
 }
 
-# sd_check CHECK NAME ID WANT: waits up to 60 s for command ID of guest
-# NAME to end (reading only the log: xl is slow under TCG); PASS if its
-# output, one line each with "rc=N" last, is exactly WANT.
+# Seconds a command in a guest may take: the module reload check alone
+# waits up to 30 s twice in the guest, and a clean-clone CI run (debug
+# hypervisor, the release boot beside it) passed 60 s with no output yet.
+# A command that ends early ends the wait early.
+SD_CMD_SECS=240
+
+# sd_check CHECK NAME ID WANT: waits up to SD_CMD_SECS for command ID of
+# guest NAME to end (reading only the log: xl is slow under TCG); PASS if
+# its output, one line each with "rc=N" last, is exactly WANT.
 sd_check() {
     f=/var/log/xen/console/guest-$2.log
-    end=$(($(now) + 60))
+    end=$(($(now) + SD_CMD_SECS))
     while ! grep -q "^DOMU $2: \[$3\] rc=" "$f" 2>/dev/null && [ "$(now)" -lt "$end" ]; do
         sleep 0.2
     done
