@@ -59,12 +59,18 @@ wait_for() {
 # within a second (wait_log), so only a slow boot waits this long.
 GUEST_BOOT_SECS=600
 
+# console_last NAME: the last non-empty line of guest NAME's console, cut
+# to 100 characters.
+console_last() {
+    tr -d '\r' <"/var/log/xen/console/guest-$1.log" 2>/dev/null | grep -v '^$' | tail -n 1 | cut -c1-100
+}
+
 # guest_state NAME: why guest NAME may not have answered, in one line: its
 # state and CPU seconds (`xl list`; little CPU means it did not get the
 # host's, much means it spun) and its console's last line.
 guest_state() {
     gs=$(xl list "$1" 2>/dev/null | awk 'NR == 2 { print "state " $5 ", " $6 " s of CPU" }')
-    gl=$(tr -d '\r' <"/var/log/xen/console/guest-$1.log" 2>/dev/null | grep -v '^$' | tail -n 1 | cut -c1-100)
+    gl=$(console_last "$1")
     echo "${gs:-gone}; console: ${gl:-nothing}"
 }
 
@@ -76,7 +82,7 @@ xl_log() { echo "/var/log/xen/xl-$1.log"; }
 # destroys it) and its console's last line.
 guest_gone() {
     gx=$(grep -E "has shut down|Action for shutdown" "$(xl_log "$1")" 2>/dev/null | tail -n 2 | tr '\n' ' ')
-    gl=$(tr -d '\r' <"/var/log/xen/console/guest-$1.log" 2>/dev/null | grep -v '^$' | tail -n 1 | cut -c1-100)
+    gl=$(console_last "$1")
     echo "$1 is gone (xl: ${gx:-nothing}; console: ${gl:-nothing})"
 }
 
